@@ -1,0 +1,16 @@
+# sesscb — top-level Makefile. `make demo` and `make test` are the two
+# commands the README promises; every other target is a building block.
+SHELL := /bin/bash
+ROOT := $(abspath .)
+TARGET := $(ROOT)/target
+CARGO ?= cargo
+PROFILE_DIR := $(TARGET)/release
+LIB := $(PROFILE_DIR)/libsesscb.so
+SONAME := libsesscb.so.0
+
+.PHONY: all lib test demo clean
+all: lib
+
+# openssl111.mk first: the others name $(OSSL111) in prerequisites.
+include mk/openssl111.mk
+include $(filter-out mk/openssl111.mk,$(sort $(wildcard mk/*.mk)))

@@ -1,0 +1,77 @@
+# The library, its header, and installation.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' $(ROOT)/Cargo.toml | head -1)
+LIB_SO0 := $(PROFILE_DIR)/$(SONAME)
+
+.PHONY: lib header header-check unit-test exports-check install uninstall
+
+# cargo decides whether anything is stale; the symlink gives linked test
+# programs the soname they record.
+lib:
+	$(CARGO) build --release --locked
+	ln -sf libsesscb.so $(LIB_SO0)
+
+$(LIB): lib
+
+# Regenerates include/sesscb.h after an API change (the build fails while it
+# is stale).
+header:
+	SESSCB_UPDATE_HEADER=1 $(CARGO) build --release --locked
+
+# sesscb.h compiles clean on its own and next to <openssl/ssl.h> (1.1.1w and
+# 3.x) as C99 and C++, and a header with one wrong prototype is rejected, so
+# the check can fail.
+HEADER_FLAGS := -Wall -Wextra -Werror -pedantic -I$(ROOT)/include
+header-check: lib $(OSSL111)/lib/libssl.so.1.1
+	@set -e; for cc in "gcc -std=c99 -x c" "g++ -std=c++11 -x c++"; do \
+	  for inc in /usr/include $(OSSL111)/include; do \
+	    $$cc $(HEADER_FLAGS) -I$$inc -c tests-c/header/prototypes_match.c -o /dev/null; \
+	  done; \
+	  echo '#include "sesscb.h"' | $$cc $(HEADER_FLAGS) -c - -o /dev/null; \
+	done; \
+	tmp=$$(mktemp -d); \
+	sed 's/int (\*sesscb_new_session_cb)(struct ssl_st\*, struct ssl_session_st\*)/int (*sesscb_new_session_cb)(struct ssl_st*, void*)/' \
+	  include/sesscb.h > $$tmp/sesscb.h; \
+	if grep -q 'void\*)' $$tmp/sesscb.h && \
+	   ! gcc -std=c99 -I$$tmp $(HEADER_FLAGS) -c tests-c/header/prototypes_match.c -o /dev/null 2>/dev/null; then \
+	  echo "header-check: ok (C99 and C++, OpenSSL 3 and 1.1.1w; a wrong prototype is rejected)"; \
+	else echo "header-check: a deliberately wrong prototype was accepted"; rm -rf $$tmp; exit 1; fi; \
+	rm -rf $$tmp
+
+# The export table is the contract: the six OpenSSL names, unversioned, plus
+# sesscb_*; no libssl/libcrypto dependency of any kind.
+exports-check: lib
+	@set -e; so=$(LIB); \
+	defined=$$(nm -D --defined-only $$so | awk '{print $$3}' | sort | tr '\n' ' '); \
+	want="SSL_CTX_sess_get_get_cb SSL_CTX_sess_get_new_cb SSL_CTX_sess_get_remove_cb SSL_CTX_sess_set_get_cb SSL_CTX_sess_set_new_cb SSL_CTX_sess_set_remove_cb sesscb_stats sesscb_version "; \
+	[ "$$defined" = "$$want" ] || { echo "exports-check: unexpected exports: $$defined"; exit 1; }; \
+	! readelf --dyn-syms -W $$so | grep -E 'SSL_CTX_sess.*@' || { echo "exports-check: versioned export"; exit 1; }; \
+	! nm -D --undefined-only $$so | grep -iE ' (SSL|CRYPTO|OPENSSL|ERR)_' || { echo "exports-check: OpenSSL import"; exit 1; }; \
+	! readelf -d $$so | grep -E 'NEEDED.*lib(ssl|crypto)' || { echo "exports-check: DT_NEEDED on OpenSSL"; exit 1; }; \
+	readelf -d $$so | grep -q 'SONAME.*\[$(SONAME)\]' || { echo "exports-check: soname"; exit 1; }; \
+	echo "exports-check: ok (6 OpenSSL names unversioned + sesscb_*; no OpenSSL link dependency)"
+
+unit-test:
+	$(CARGO) test --release --locked --lib
+
+# Installs the library with its soname and symlinks, the header and a
+# pkg-config file.
+install: lib
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/libsesscb.so.$(VERSION)
+	ln -sf libsesscb.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libsesscb.so
+	install -m 0644 include/sesscb.h $(DESTDIR)$(INCLUDEDIR)/sesscb.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' sesscb.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/sesscb.pc
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/sesscb.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libsesscb.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	      $(DESTDIR)$(LIBDIR)/libsesscb.so $(DESTDIR)$(INCLUDEDIR)/sesscb.h \
+	      $(DESTDIR)$(PKGCONFIGDIR)/sesscb.pc

@@ -1,0 +1,54 @@
+//! The FFI edge: no Rust panic may unwind into the host (since Rust 1.81 it
+//! would abort nginx), so every exported function and every part of a
+//! trampoline that is sesscb's own code runs inside [`ffi_boundary!`], which
+//! turns a panic into a documented harmless value.
+
+use std::ffi::{c_char, c_int};
+
+/// The value an exported function returns if sesscb's own code panicked.
+pub trait PanicDefault {
+    fn panic_default() -> Self;
+}
+
+impl PanicDefault for () {
+    fn panic_default() {}
+}
+
+impl PanicDefault for c_int {
+    /// `sesscb_stats` reports an internal error.
+    fn panic_default() -> Self {
+        crate::stats::STATUS_INTERNAL_ERROR
+    }
+}
+
+impl<T> PanicDefault for *const T {
+    fn panic_default() -> Self {
+        std::ptr::null()
+    }
+}
+
+impl<T> PanicDefault for Option<T> {
+    fn panic_default() -> Self {
+        None
+    }
+}
+
+/// Used by `sesscb_version`, which cannot fail; kept for symmetry.
+#[allow(dead_code)]
+pub fn empty_c_str() -> *const c_char {
+    c"".as_ptr()
+}
+
+/// Runs the body; a panic is logged (when logging is on) and replaced by the
+/// return type's [`PanicDefault`].
+macro_rules! ffi_boundary {
+    ($what:expr, $body:block) => {
+        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
+            Ok(value) => value,
+            Err(_) => {
+                $crate::log::panic_caught($what);
+                $crate::boundary::PanicDefault::panic_default()
+            }
+        }
+    };
+}

@@ -1,0 +1,110 @@
+//! What a trampoline does: call the application's callback with the very
+//! same arguments, return its very same result, then count and trace.
+//!
+//! Nothing here touches a reference count, the `copy` value, or any OpenSSL
+//! state, and no sesscb lock is held while the application runs (its
+//! callback may re-enter the six functions; OpenSSL may hold `ctx->lock`).
+
+use std::ffi::{c_int, c_uchar};
+
+use crate::callbacks::{self, Address, Kind};
+use crate::ffi::{Ssl, SslCtx, SslSession};
+use crate::log;
+use crate::shared;
+use crate::slots::{self, Slot};
+use crate::stats::PROCESS;
+use crate::trampolines::SLOT_COUNT;
+
+/// Where trampoline `index` leads: the application's callback and, for a
+/// per-ctx slot, that slot (its ctx and counters).
+#[inline(always)]
+fn route(kind: Kind, index: usize) -> (Address, Option<&'static Slot>) {
+    if index < SLOT_COUNT {
+        let slot = slots::get(index);
+        (slot.callback(kind), Some(slot))
+    } else {
+        (shared::function(kind, index - SLOT_COUNT), None)
+    }
+}
+
+/// # Safety
+/// Called only by a new-session trampoline, with libssl's arguments.
+#[inline(never)]
+pub unsafe fn on_new(ssl: *mut Ssl, sess: *mut SslSession, index: usize) -> c_int {
+    let (address, slot) = route(Kind::New, index);
+    // A racing `set(NULL)` after OpenSSL read the field: behave as if the
+    // callback had already been cleared (R5).
+    let Some(app) = callbacks::new_from_address(address) else { return 0 };
+    // SAFETY: `app` is the application's new-session callback for the ctx
+    // OpenSSL consulted; the arguments are OpenSSL's, untouched.
+    let ret = unsafe { app(ssl, sess) };
+    let _ = std::panic::catch_unwind(|| {
+        let kept = ret != 0;
+        PROCESS.record_new(kept);
+        if let Some(slot) = slot {
+            slot.counters.record_new(kept);
+        }
+        if log::enabled() {
+            log::new_event(slot.map(Slot::ctx), ssl, sess, ret);
+        }
+    });
+    ret
+}
+
+/// # Safety
+/// Called only by a get-session trampoline, with libssl's arguments.
+#[inline(never)]
+pub unsafe fn on_get(
+    ssl: *mut Ssl,
+    data: *const c_uchar,
+    len: c_int,
+    copy: *mut c_int,
+    index: usize,
+) -> *mut SslSession {
+    let (address, slot) = route(Kind::Get, index);
+    // Racing clear: a miss, and `*copy` left unwritten (R6).
+    let Some(app) = callbacks::get_from_address(address) else { return std::ptr::null_mut() };
+    let tracing = log::enabled();
+    // The value OpenSSL preset, read only for the trace.
+    // SAFETY: `copy` is OpenSSL's live `int` for the duration of this call.
+    let copy_in = if tracing && !copy.is_null() { unsafe { *copy } } else { 1 };
+    // SAFETY: the application's get callback with OpenSSL's own arguments,
+    // including the very same `copy` pointer.
+    let session = unsafe { app(ssl, data, len, copy) };
+    let _ = std::panic::catch_unwind(|| {
+        let hit = !session.is_null();
+        // SAFETY: as above; read after the application wrote it.
+        let copy_out = if hit && !copy.is_null() { unsafe { *copy } } else { 1 };
+        PROCESS.record_get(hit, copy_out == 0);
+        if let Some(slot) = slot {
+            slot.counters.record_get(hit, copy_out == 0);
+        }
+        if tracing {
+            // SAFETY: as above.
+            let copy_after = if copy.is_null() { copy_out } else { unsafe { *copy } };
+            log::get_event(slot.map(Slot::ctx), ssl, data, len, copy_in, copy_after, session);
+        }
+    });
+    session
+}
+
+/// # Safety
+/// Called only by a remove-session trampoline, with libssl's arguments. May
+/// run with `ctx->lock` held and the ctx's refcount at 0 (`SSL_CTX_free`):
+/// nothing here calls OpenSSL except, when tracing, lock-free getters.
+#[inline(never)]
+pub unsafe fn on_remove(ctx: *mut SslCtx, sess: *mut SslSession, index: usize) {
+    let (address, slot) = route(Kind::Remove, index);
+    let Some(app) = callbacks::remove_from_address(address) else { return };
+    // SAFETY: the application's remove callback with OpenSSL's own arguments.
+    unsafe { app(ctx, sess) };
+    let _ = std::panic::catch_unwind(|| {
+        PROCESS.record_remove();
+        if let Some(slot) = slot {
+            slot.counters.record_remove();
+        }
+        if log::enabled() {
+            log::remove_event(ctx, sess);
+        }
+    });
+}

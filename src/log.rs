@@ -1,0 +1,353 @@
+//! The event trace: off unless `SESSCB_LOG` is set (`stderr` or a file path),
+//! then one JSON object per line per set and per callback event. Never key
+//! material: session ids are public (sent in the ClientHello).
+//!
+//! A failing log never affects the host: write errors are counted and
+//! dropped, SIGPIPE is never raised, and lines are built on a small stack
+//! buffer (trampolines may run on 32 KiB ASYNC fibre stacks).
+
+use std::ffi::{c_int, c_uchar, c_void};
+use std::fmt::{self, Write as _};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::callbacks::{Address, Kind};
+use crate::ffi::{Ssl, SslCtx, SslSession};
+use crate::resolver::{self, Libssl};
+
+/// How a setter routed a callback (for the trace).
+#[derive(Clone, Copy, Debug)]
+pub enum Route {
+    Slot(usize),
+    Shared(usize),
+    /// Every slot and shared trampoline taken: the application's pointer is
+    /// stored directly (exact behaviour, not observed).
+    Direct,
+    Cleared,
+    Unresolved,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SinkKind {
+    Off,
+    /// A regular file or terminal: plain write(2).
+    File,
+    /// A pipe or FIFO: write with SIGPIPE blocked.
+    Pipe,
+    /// A socket: send(2) with MSG_NOSIGNAL.
+    Socket,
+}
+
+struct Sink {
+    fd: c_int,
+    kind: SinkKind,
+}
+
+static SINK: OnceLock<Sink> = OnceLock::new();
+/// Lines that could not be written (full disk, closed fd, ...).
+pub static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Whether tracing is on. Reads `SESSCB_LOG` on first use — never in a
+/// constructor.
+#[inline]
+pub fn enabled() -> bool {
+    sink().kind != SinkKind::Off
+}
+
+fn sink() -> &'static Sink {
+    SINK.get_or_init(open_sink)
+}
+
+fn open_sink() -> Sink {
+    // Panics inside sesscb are caught at the boundary; keep the default hook
+    // from printing on the host's stderr. This is sesscb's own copy of std,
+    // so the host's (or another Rust library's) hook is untouched.
+    #[cfg(not(test))]
+    std::panic::set_hook(Box::new(|_| {}));
+    let off = Sink { fd: -1, kind: SinkKind::Off };
+    let Some(target) = std::env::var_os("SESSCB_LOG") else { return off };
+    let fd = if target == "stderr" {
+        2
+    } else if target.is_empty() || target == "0" || target == "off" {
+        return off;
+    } else {
+        use std::os::unix::ffi::OsStrExt;
+        let Ok(path) = std::ffi::CString::new(target.as_bytes()) else { return off };
+        // SAFETY: open(2) with a valid C string; O_CLOEXEC keeps the fd out of
+        // exec'd children (they inherit SESSCB_LOG and open their own).
+        let fd = unsafe {
+            libc::open(
+                path.as_ptr(),
+                libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC,
+                0o644,
+            )
+        };
+        if fd < 0 {
+            return off;
+        }
+        fd
+    };
+    Sink { fd, kind: classify(fd) }
+}
+
+fn classify(fd: c_int) -> SinkKind {
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat fills `st`.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return SinkKind::File;
+    }
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFIFO => SinkKind::Pipe,
+        libc::S_IFSOCK => SinkKind::Socket,
+        _ => SinkKind::File,
+    }
+}
+
+/// A JSON line built on the stack; silently truncated if ever too long.
+struct Line {
+    buf: [u8; 640],
+    len: usize,
+    truncated: bool,
+}
+
+impl fmt::Write for Line {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = self.buf.len() - 1 - self.len; // keep one byte for '\n'
+        let n = s.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        if n < s.len() {
+            self.truncated = true;
+        }
+        Ok(())
+    }
+}
+
+impl Line {
+    fn begin(event: &str) -> Line {
+        let mut line = Line { buf: [0; 640], len: 0, truncated: false };
+        let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+        // SAFETY: clock_gettime fills `ts`.
+        unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+        // SAFETY: getpid/gettid have no preconditions.
+        let (pid, tid) = unsafe { (libc::getpid(), libc::gettid()) };
+        let _ = write!(
+            line,
+            "{{\"ts\":{}.{:09},\"pid\":{},\"tid\":{},\"event\":\"{}\"",
+            ts.tv_sec, ts.tv_nsec, pid, tid, event
+        );
+        line
+    }
+
+    fn ptr(&mut self, key: &str, p: *const c_void) {
+        if p.is_null() {
+            let _ = write!(self, ",\"{key}\":null");
+        } else {
+            let _ = write!(self, ",\"{key}\":\"{p:p}\"");
+        }
+    }
+
+    fn hex(&mut self, key: &str, bytes: &[u8]) {
+        let _ = write!(self, ",\"{key}\":\"");
+        for b in bytes {
+            let _ = write!(self, "{b:02x}");
+        }
+        let _ = write!(self, "\",\"{key}_len\":{}", bytes.len());
+    }
+
+    fn finish(mut self) {
+        if self.truncated {
+            // Drop the partial field rather than emit invalid JSON.
+            while self.len > 0 && self.buf[self.len - 1] != b',' {
+                self.len -= 1;
+            }
+            self.len = self.len.saturating_sub(1);
+            let _ = write!(self, ",\"truncated\":true");
+        }
+        let _ = self.write_str("}");
+        self.buf[self.len] = b'\n';
+        emit(&self.buf[..self.len + 1]);
+    }
+}
+
+fn emit(bytes: &[u8]) {
+    let sink = sink();
+    // SAFETY: writes a valid buffer to the sink's fd; errors are only counted.
+    let written = unsafe {
+        match sink.kind {
+            SinkKind::Off => return,
+            SinkKind::File => libc::write(sink.fd, bytes.as_ptr().cast(), bytes.len()),
+            SinkKind::Socket => libc::send(sink.fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL),
+            SinkKind::Pipe => write_without_sigpipe(sink.fd, bytes),
+        }
+    };
+    if written != bytes.len() as isize {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// write(2) to a pipe whose reader may be gone, without letting SIGPIPE
+/// reach (and by default kill) the host.
+unsafe fn write_without_sigpipe(fd: c_int, bytes: &[u8]) -> isize {
+    // SAFETY: plain signal-mask manipulation on the calling thread, restored
+    // before returning; sigtimedwait with a zero timeout only consumes a
+    // SIGPIPE that this very write raised.
+    unsafe {
+        let mut pipe_only: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pipe_only);
+        libc::sigaddset(&mut pipe_only, libc::SIGPIPE);
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe_only, &mut old);
+        let mut pending: libc::sigset_t = std::mem::zeroed();
+        libc::sigpending(&mut pending);
+        let already_pending = libc::sigismember(&pending, libc::SIGPIPE) == 1;
+        let written = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+        if written < 0 && *libc::__errno_location() == libc::EPIPE && !already_pending {
+            let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            libc::sigtimedwait(&pipe_only, std::ptr::null_mut(), &zero);
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        written
+    }
+}
+
+// ---- events --------------------------------------------------------------
+
+pub fn set_event(kind: Kind, ctx: *mut SslCtx, app: Address, route: Route) {
+    if !enabled() {
+        return;
+    }
+    let mut line = Line::begin("set");
+    let _ = write!(line, ",\"cb\":\"{}\"", kind.name());
+    line.ptr("ctx", ctx.cast());
+    line.ptr("fn", app as *const c_void);
+    let _ = match route {
+        Route::Slot(i) => write!(line, ",\"route\":\"slot\",\"slot\":{i}"),
+        Route::Shared(j) => write!(line, ",\"route\":\"shared\",\"slot\":{j}"),
+        Route::Direct => write!(line, ",\"route\":\"direct\""),
+        Route::Cleared => write!(line, ",\"route\":\"cleared\""),
+        Route::Unresolved => write!(line, ",\"route\":\"unresolved\""),
+    };
+    line.finish();
+}
+
+/// The ctx OpenSSL consulted (`session_ctx`) when known from the slot, and
+/// `SSL_get_SSL_CTX(ssl)` (which differs after an SNI switch).
+fn contexts(line: &mut Line, lib: Option<&Libssl>, session_ctx: Option<*mut SslCtx>, ssl: *mut Ssl) {
+    match session_ctx {
+        Some(ctx) => line.ptr("ctx", ctx.cast()),
+        None => {
+            let _ = line.write_str(",\"ctx\":null");
+        }
+    }
+    // SAFETY: `ssl` is OpenSSL's live argument for this callback.
+    let ssl_ctx = lib.map_or(std::ptr::null_mut(), |l| unsafe { l.ssl_ctx_of(ssl) });
+    line.ptr("ssl_ctx", ssl_ctx.cast());
+}
+
+#[inline(never)]
+pub fn new_event(session_ctx: Option<*mut SslCtx>, ssl: *mut Ssl, sess: *mut SslSession, ret: c_int) {
+    let lib = resolver::resolved();
+    let mut line = Line::begin("new");
+    contexts(&mut line, lib, session_ctx, ssl);
+    // SAFETY: `sess` is OpenSSL's live argument (the application may have
+    // freed its reference, but OpenSSL's own keeps it alive until we return).
+    let id = lib.map_or(&[][..], |l| unsafe { l.session_id(sess) });
+    line.hex("sid", id);
+    let _ = write!(line, ",\"ret\":{ret},\"kept\":{}", ret != 0);
+    line.finish();
+}
+
+#[inline(never)]
+pub fn get_event(
+    session_ctx: Option<*mut SslCtx>,
+    ssl: *mut Ssl,
+    data: *const c_uchar,
+    len: c_int,
+    copy_in: c_int,
+    copy_out: c_int,
+    session: *mut SslSession,
+) {
+    let lib = resolver::resolved();
+    let mut line = Line::begin("get");
+    contexts(&mut line, lib, session_ctx, ssl);
+    let id: &[u8] = if data.is_null() || len <= 0 {
+        &[]
+    } else {
+        // SAFETY: OpenSSL passes `len` readable bytes at `data` for the call.
+        unsafe { std::slice::from_raw_parts(data, len.min(64) as usize) }
+    };
+    line.hex("sid", id);
+    let hit = !session.is_null();
+    let _ = write!(line, ",\"copy_in\":{copy_in},\"copy_out\":{copy_out},\"hit\":{hit}");
+    line.ptr("ret", session.cast());
+    line.finish();
+}
+
+#[inline(never)]
+pub fn remove_event(ctx: *mut SslCtx, sess: *mut SslSession) {
+    let lib = resolver::resolved();
+    let mut line = Line::begin("remove");
+    line.ptr("ctx", ctx.cast());
+    // SAFETY: `sess` is OpenSSL's live argument.
+    let id = lib.map_or(&[][..], |l| unsafe { l.session_id(sess) });
+    line.hex("sid", id);
+    line.finish();
+}
+
+pub fn ctx_freed(ctx: *mut SslCtx, slot: usize) {
+    if !enabled() {
+        return;
+    }
+    let mut line = Line::begin("ctx_free");
+    line.ptr("ctx", ctx.cast());
+    let _ = write!(line, ",\"slot\":{slot}");
+    line.finish();
+}
+
+pub fn bad_input(kind: Kind, op: &str, what: &str) {
+    if !enabled() {
+        return;
+    }
+    let mut line = Line::begin("bad_input");
+    let _ = write!(line, ",\"fn\":\"SSL_CTX_sess_{op}_{}_cb\",\"detail\":\"{what}\"", kind.name());
+    line.finish();
+}
+
+pub fn resolved(lib: &Libssl) {
+    if !enabled() {
+        return;
+    }
+    let mut line = Line::begin("resolve");
+    let _ = write!(line, ",\"libssl\":\"");
+    for c in lib.path.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()) {
+        let _ = line.write_char(c);
+    }
+    let _ = write!(line, "\",\"openssl_version\":\"0x{:x}\",\"found_by\":\"{}\"", lib.version, lib.found_by);
+    line.finish();
+}
+
+/// A one-line notice (`event` is a fixed word, `detail` fixed text).
+pub fn note(event: &str, detail: &str) {
+    if !enabled() {
+        return;
+    }
+    let mut line = Line::begin(event);
+    let _ = write!(line, ",\"detail\":\"{detail}\"");
+    line.finish();
+}
+
+pub fn note_once_pool_full() {
+    static ONCE: AtomicBool = AtomicBool::new(false);
+    if !ONCE.swap(true, Ordering::Relaxed) {
+        note(
+            "trampolines_exhausted",
+            "every per-ctx slot and shared trampoline is taken; further callbacks are installed directly (exact, not traced)",
+        );
+    }
+}
+
+/// Called by `ffi_boundary!` after catching a panic in sesscb's own code.
+pub fn panic_caught(what: &str) {
+    let _ = std::panic::catch_unwind(|| note("internal_error", what));
+}

@@ -1,0 +1,391 @@
+//! Finding the real libssl, lazily and without ever loading one.
+//!
+//! Order: `dlsym(RTLD_NEXT)` (libssl linked by the program, or dlopen'd
+//! RTLD_GLOBAL); then a libssl that is loaded but outside the global scope
+//! (a local dlopen, as Python's `_ssl` and Perl's Net::SSLeay do) — by exact
+//! soname with RTLD_NOLOAD, then by walking the loaded objects. Failure is
+//! never cached (libssl may be dlopen'd later); success is published once and
+//! kept for the life of the process (OpenSSL pins itself; sesscb never
+//! dlcloses).
+
+use std::ffi::{CStr, CString, c_char, c_int, c_uchar, c_uint, c_void};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+
+use crate::callbacks::{self, Address, Kind};
+use crate::ffi::{GetSessionCb, NewSessionCb, RemoveSessionCb, Ssl, SslCtx, SslSession};
+use crate::log;
+
+/// `CRYPTO_EX_INDEX_SSL_CTX`, the same in 1.1.1 and 3.x.
+const CRYPTO_EX_INDEX_SSL_CTX: c_int = 1;
+/// Exact sonames tried with RTLD_NOLOAD, newest first.
+const SONAMES: [&CStr; 2] = [c"libssl.so.3", c"libssl.so.1.1"];
+
+pub type ExFreeFn =
+    unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void, c_int, std::ffi::c_long, *mut c_void);
+
+type CryptoGetExNewIndexFn = unsafe extern "C" fn(
+    c_int,
+    std::ffi::c_long,
+    *mut c_void,
+    *mut c_void,
+    *mut c_void,
+    Option<ExFreeFn>,
+) -> c_int;
+
+/// The real libssl's functions that sesscb uses.
+pub struct Libssl {
+    pub path: String,
+    pub version: u64,
+    pub found_by: &'static str,
+    set_new: unsafe extern "C" fn(*mut SslCtx, NewSessionCb),
+    set_remove: unsafe extern "C" fn(*mut SslCtx, RemoveSessionCb),
+    set_get: unsafe extern "C" fn(*mut SslCtx, GetSessionCb),
+    get_new: unsafe extern "C" fn(*mut SslCtx) -> NewSessionCb,
+    get_remove: unsafe extern "C" fn(*mut SslCtx) -> RemoveSessionCb,
+    get_get: unsafe extern "C" fn(*mut SslCtx) -> GetSessionCb,
+    ctx_get_ex_data: unsafe extern "C" fn(*const SslCtx, c_int) -> *mut c_void,
+    ctx_set_ex_data: unsafe extern "C" fn(*mut SslCtx, c_int, *mut c_void) -> c_int,
+    session_get_id: Option<unsafe extern "C" fn(*const SslSession, *mut c_uint) -> *const c_uchar>,
+    get_ssl_ctx: Option<unsafe extern "C" fn(*const Ssl) -> *mut SslCtx>,
+    /// sesscb's SSL_CTX ex_data index (its free function releases the slot).
+    ex_index: c_int,
+}
+
+static LIBSSL: AtomicPtr<Libssl> = AtomicPtr::new(std::ptr::null_mut());
+static REPORTED_MISSING: AtomicBool = AtomicBool::new(false);
+
+/// The real libssl, resolving it on first need. None while none is loaded.
+#[inline]
+pub fn libssl() -> Option<&'static Libssl> {
+    let current = LIBSSL.load(Ordering::Acquire);
+    if !current.is_null() {
+        // SAFETY: published once from a leaked Box and never freed.
+        return Some(unsafe { &*current });
+    }
+    resolve_slow()
+}
+
+/// The libssl if already resolved, without trying (for tracing paths).
+pub fn resolved() -> Option<&'static Libssl> {
+    let current = LIBSSL.load(Ordering::Acquire);
+    // SAFETY: as in `libssl`.
+    (!current.is_null()).then(|| unsafe { &*current })
+}
+
+#[cold]
+fn resolve_slow() -> Option<&'static Libssl> {
+    let Some(found) = find() else {
+        if !REPORTED_MISSING.swap(true, Ordering::Relaxed) {
+            log::note("resolve_failed", "no libssl is loaded in this process; callbacks are recorded only");
+        }
+        return None;
+    };
+    let leaked = Box::into_raw(Box::new(found));
+    match LIBSSL.compare_exchange(std::ptr::null_mut(), leaked, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => {
+            // SAFETY: just published; never freed.
+            let lib = unsafe { &*leaked };
+            log::resolved(lib);
+            Some(lib)
+        }
+        Err(winner) => {
+            // Another thread won; ours registered a spare ex_data index whose
+            // free function only ever sees NULL. Keep the Box leaked: cheap
+            // and avoids any doubt about late readers.
+            // SAFETY: the winner was published from a leaked Box.
+            Some(unsafe { &*winner })
+        }
+    }
+}
+
+/// Where symbols are looked up.
+enum Scope {
+    /// `dlsym(RTLD_NEXT, ..)` from sesscb.
+    Next,
+    /// `dlsym(handle, ..)`: the object and its dependencies.
+    Handle(*mut c_void),
+}
+
+impl Scope {
+    fn symbol(&self, name: &CStr) -> *mut c_void {
+        // SAFETY: dlsym with a valid handle (or RTLD_NEXT) and a C string.
+        unsafe {
+            match self {
+                Scope::Next => libc::dlsym(libc::RTLD_NEXT, name.as_ptr()),
+                Scope::Handle(h) => libc::dlsym(*h, name.as_ptr()),
+            }
+        }
+    }
+}
+
+fn find() -> Option<Libssl> {
+    let own_base = own_base();
+    // 1. RTLD_NEXT.
+    let next = Scope::Next.symbol(c"SSL_CTX_sess_set_new_cb");
+    if !next.is_null() && object_base(next) != own_base {
+        let scope = match object_path(next).and_then(|p| noload(&p)) {
+            Some(handle) => Scope::Handle(handle),
+            None => Scope::Next,
+        };
+        if let Some(lib) = load(&scope, own_base, "rtld_next") {
+            return Some(lib);
+        }
+    }
+    // 2. A libssl loaded outside the global scope, by exact soname.
+    for soname in SONAMES {
+        if let Some(handle) = noload(soname) {
+            if let Some(lib) = load(&Scope::Handle(handle), own_base, "soname") {
+                return Some(lib);
+            }
+        }
+    }
+    // 3. Any loaded object named libssl.so*, skipping ourselves.
+    for path in loaded_libssl_paths() {
+        if let Some(handle) = noload(&path) {
+            if let Some(lib) = load(&Scope::Handle(handle), own_base, "loaded_objects") {
+                return Some(lib);
+            }
+        }
+    }
+    None
+}
+
+/// `dlopen(name, RTLD_NOLOAD)`: a handle only if it is already loaded.
+fn noload(name: &CStr) -> Option<*mut c_void> {
+    // SAFETY: RTLD_NOLOAD never loads anything; the handle is never closed.
+    let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_LAZY | libc::RTLD_NOLOAD) };
+    (!handle.is_null()).then_some(handle)
+}
+
+fn load(scope: &Scope, own_base: usize, found_by: &'static str) -> Option<Libssl> {
+    macro_rules! required {
+        ($name:literal) => {{
+            let p = scope.symbol($name);
+            if p.is_null() || object_base(p) == own_base {
+                return None;
+            }
+            // SAFETY: a non-NULL symbol of this name from libssl/libcrypto
+            // has the prototype shared by 1.1.1 and 3.x.
+            unsafe { std::mem::transmute::<*mut c_void, _>(p) }
+        }};
+    }
+    macro_rules! optional {
+        ($name:literal) => {{
+            let p = scope.symbol($name);
+            // SAFETY: as above; NULL maps to None.
+            (!p.is_null()).then(|| unsafe { std::mem::transmute::<*mut c_void, _>(p) })
+        }};
+    }
+    let set_new = required!(c"SSL_CTX_sess_set_new_cb");
+    let set_remove = required!(c"SSL_CTX_sess_set_remove_cb");
+    let set_get = required!(c"SSL_CTX_sess_set_get_cb");
+    let get_new = required!(c"SSL_CTX_sess_get_new_cb");
+    let get_remove = required!(c"SSL_CTX_sess_get_remove_cb");
+    let get_get = required!(c"SSL_CTX_sess_get_get_cb");
+    let ctx_get_ex_data = required!(c"SSL_CTX_get_ex_data");
+    let ctx_set_ex_data = required!(c"SSL_CTX_set_ex_data");
+    let get_ex_new_index: CryptoGetExNewIndexFn = required!(c"CRYPTO_get_ex_new_index");
+    let version_num: Option<unsafe extern "C" fn() -> std::ffi::c_ulong> = optional!(c"OpenSSL_version_num");
+
+    let free_fn: ExFreeFn = crate::registry::ctx_ex_data_free;
+    // SAFETY: registers an SSL_CTX ex_data index with only a free function;
+    // the arguments are valid for 1.1.1 and 3.x alike.
+    let ex_index = unsafe {
+        get_ex_new_index(
+            CRYPTO_EX_INDEX_SSL_CTX,
+            0,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            Some(free_fn),
+        )
+    };
+    if ex_index < 0 {
+        return None;
+    }
+    Some(Libssl {
+        path: object_path(set_new as *mut c_void)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        // SAFETY: OpenSSL_version_num takes no arguments and only reads.
+        version: version_num.map_or(0, |f| unsafe { f() } as u64),
+        found_by,
+        set_new,
+        set_remove,
+        set_get,
+        get_new,
+        get_remove,
+        get_get,
+        ctx_get_ex_data,
+        ctx_set_ex_data,
+        session_get_id: optional!(c"SSL_SESSION_get_id"),
+        get_ssl_ctx: optional!(c"SSL_get_SSL_CTX"),
+        ex_index,
+    })
+}
+
+impl Libssl {
+    /// The real setter: stores `address` (0 = NULL) in the ctx's field.
+    ///
+    /// # Safety
+    /// `ctx` must be a live `SSL_CTX` of this libssl.
+    pub unsafe fn set(&self, kind: Kind, ctx: *mut SslCtx, address: Address) {
+        // SAFETY: the caller guarantees `ctx`; the pointer is NULL, one of our
+        // trampolines, or the application's own function of this kind.
+        unsafe {
+            match kind {
+                Kind::New => (self.set_new)(ctx, callbacks::new_from_address(address)),
+                Kind::Remove => (self.set_remove)(ctx, callbacks::remove_from_address(address)),
+                Kind::Get => (self.set_get)(ctx, callbacks::get_from_address(address)),
+            }
+        }
+    }
+
+    /// The real getter: what is stored in the ctx's field now.
+    ///
+    /// # Safety
+    /// `ctx` must be a live `SSL_CTX` of this libssl.
+    pub unsafe fn get(&self, kind: Kind, ctx: *mut SslCtx) -> Address {
+        // SAFETY: the caller guarantees `ctx`; getters only load a field.
+        unsafe {
+            match kind {
+                Kind::New => callbacks::new_address((self.get_new)(ctx)),
+                Kind::Remove => callbacks::remove_address((self.get_remove)(ctx)),
+                Kind::Get => callbacks::get_address((self.get_get)(ctx)),
+            }
+        }
+    }
+
+    /// The slot recorded in the ctx's ex_data, if any. Lock-free in OpenSSL,
+    /// so usable during `SSL_CTX_free` and under `ctx->lock`.
+    ///
+    /// # Safety
+    /// `ctx` must be a live (possibly dying) `SSL_CTX` of this libssl.
+    pub unsafe fn slot_of(&self, ctx: *mut SslCtx) -> Option<usize> {
+        // SAFETY: the caller guarantees `ctx`.
+        let value = unsafe { (self.ctx_get_ex_data)(ctx, self.ex_index) } as usize;
+        value.checked_sub(1)
+    }
+
+    /// Records `slot` in the ctx's ex_data. False if OpenSSL could not
+    /// allocate.
+    ///
+    /// # Safety
+    /// `ctx` must be a live `SSL_CTX` of this libssl, not concurrently
+    /// attached by another thread (see `registry::attach`).
+    pub unsafe fn record_slot(&self, ctx: *mut SslCtx, slot: usize) -> bool {
+        // SAFETY: the caller guarantees `ctx` and exclusion.
+        unsafe { (self.ctx_set_ex_data)(ctx, self.ex_index, (slot + 1) as *mut c_void) == 1 }
+    }
+
+    /// Whether `index` is sesscb's ex_data index in this libssl.
+    pub fn is_own_ex_index(&self, index: c_int) -> bool {
+        index == self.ex_index
+    }
+
+    /// The session's id bytes (for the trace).
+    ///
+    /// # Safety
+    /// `sess` must be NULL or a live `SSL_SESSION`.
+    pub unsafe fn session_id<'a>(&self, sess: *const SslSession) -> &'a [u8] {
+        let Some(get_id) = self.session_get_id else { return &[] };
+        if sess.is_null() {
+            return &[];
+        }
+        let mut len: c_uint = 0;
+        // SAFETY: the caller guarantees `sess`; the id lives in the session.
+        unsafe {
+            let id = get_id(sess, &mut len);
+            if id.is_null() { &[] } else { std::slice::from_raw_parts(id, len as usize) }
+        }
+    }
+
+    /// `SSL_get_SSL_CTX(ssl)` (for the trace).
+    ///
+    /// # Safety
+    /// `ssl` must be NULL or a live `SSL`.
+    pub unsafe fn ssl_ctx_of(&self, ssl: *const Ssl) -> *mut SslCtx {
+        match self.get_ssl_ctx {
+            // SAFETY: the caller guarantees `ssl`.
+            Some(f) if !ssl.is_null() => unsafe { f(ssl) },
+            _ => std::ptr::null_mut(),
+        }
+    }
+}
+
+/// Load base of the object containing `address`, 0 if unknown.
+fn object_base(address: *mut c_void) -> usize {
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr only reads loader data and fills `info`.
+    if unsafe { libc::dladdr(address, &mut info) } == 0 { 0 } else { info.dli_fbase as usize }
+}
+
+fn object_path(address: *mut c_void) -> Option<CString> {
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; dli_fname points into loader data that outlives us.
+    if unsafe { libc::dladdr(address, &mut info) } == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: dli_fname is a NUL-terminated string owned by the loader.
+    Some(unsafe { CStr::from_ptr(info.dli_fname) }.to_owned())
+}
+
+fn own_base() -> usize {
+    object_base(own_base as *mut c_void)
+}
+
+/// Paths of loaded objects whose file name starts with `libssl.so`, sesscb
+/// excluded. Collected first, dlopen'd after: calling dlopen inside
+/// dl_iterate_phdr's callback would deadlock on the loader lock.
+pub fn loaded_libssl_paths() -> Vec<CString> {
+    unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *mut c_void) -> c_int {
+        // SAFETY: glibc passes a valid info; `data` is the Vec below.
+        let (info, paths) = unsafe { (&*info, &mut *(data as *mut Vec<CString>)) };
+        if info.dlpi_name.is_null() {
+            return 0;
+        }
+        // SAFETY: dlpi_name is a NUL-terminated loader string.
+        let name = unsafe { CStr::from_ptr(info.dlpi_name as *const c_char) };
+        if is_libssl_file_name(name.to_bytes()) {
+            paths.push(name.to_owned());
+        }
+        0
+    }
+    let mut paths: Vec<CString> = Vec::new();
+    // SAFETY: the callback only reads `info` and appends to `paths`.
+    unsafe { libc::dl_iterate_phdr(Some(visit), (&mut paths as *mut Vec<CString>).cast()) };
+    paths
+}
+
+/// Whether a path names an OpenSSL libssl (`…/libssl.so`, `libssl.so.3`,
+/// `libssl.so.1.1`), not NSS's `libssl3.so` nor sesscb itself.
+pub fn is_libssl_file_name(path: &[u8]) -> bool {
+    let file = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+    file.starts_with(b"libssl.so")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_openssl_libssl_names_only() {
+        assert!(is_libssl_file_name(b"/usr/lib/x86_64-linux-gnu/libssl.so.3"));
+        assert!(is_libssl_file_name(b"libssl.so.1.1"));
+        assert!(is_libssl_file_name(b"/opt/o/lib/libssl.so"));
+        assert!(!is_libssl_file_name(b"/usr/lib/x86_64-linux-gnu/libssl3.so"), "NSS");
+        assert!(!is_libssl_file_name(b"/x/libsesscb.so.0"));
+        assert!(!is_libssl_file_name(b"/x/libssl.so.3/other.so"));
+        assert!(!is_libssl_file_name(b""));
+    }
+
+    #[test]
+    fn without_libssl_in_the_process_nothing_is_found_or_cached() {
+        // The unit-test binary links no OpenSSL.
+        assert!(loaded_libssl_paths().is_empty());
+        assert!(libssl().is_none());
+        assert!(resolved().is_none());
+        // Still not cached: a second call searches again and finds nothing.
+        assert!(libssl().is_none());
+    }
+}

@@ -1,0 +1,199 @@
+//! Counters, per ctx (in its slot) and for the whole process, and the C view
+//! of them.
+
+use std::ffi::c_int;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Status codes returned by `sesscb_stats`.
+#[repr(C)]
+#[allow(non_camel_case_types, dead_code)]
+pub enum sesscb_status {
+    /// Success.
+    Ok = 0,
+    /// `out` is NULL or `out->size` is smaller than the fixed header.
+    BadArgument = -1,
+    /// The ctx has no per-ctx counters: no callback was ever set on it through
+    /// sesscb, or it uses a shared trampoline (more ctxs than slots).
+    UntrackedCtx = -2,
+    /// No real libssl has been found in this process yet.
+    NoLibssl = -3,
+    /// sesscb caught an internal error; nothing was written.
+    InternalError = -4,
+}
+
+pub(crate) const STATUS_OK: c_int = sesscb_status::Ok as c_int;
+pub(crate) const STATUS_BAD_ARGUMENT: c_int = sesscb_status::BadArgument as c_int;
+pub(crate) const STATUS_UNTRACKED_CTX: c_int = sesscb_status::UntrackedCtx as c_int;
+pub(crate) const STATUS_NO_LIBSSL: c_int = sesscb_status::NoLibssl as c_int;
+pub(crate) const STATUS_INTERNAL_ERROR: c_int = sesscb_status::InternalError as c_int;
+
+/// Counters filled in by `sesscb_stats`.
+///
+/// ABI growth rule: the caller sets `size = sizeof(struct sesscb_stats)` as
+/// compiled against its header; sesscb writes only the fields that fit in that
+/// size and sets `size` to the number of bytes it wrote. New fields are only
+/// ever appended.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct sesscb_stats {
+    /// In: the size of the caller's struct. Out: bytes written.
+    pub size: u32,
+    /// Reserved, written as 0.
+    pub flags: u32,
+    /// New-session callbacks dispatched to the application.
+    pub new_calls: u64,
+    /// ... of which returned non-zero (the application kept the reference).
+    pub new_kept: u64,
+    /// Get-session callbacks dispatched to the application.
+    pub get_calls: u64,
+    /// ... of which returned a session (a hit).
+    pub get_hits: u64,
+    /// ... of which returned a session with `*copy` set to 0.
+    pub get_copy0: u64,
+    /// Remove-session callbacks dispatched to the application.
+    pub remove_calls: u64,
+}
+
+/// Live counters. Relaxed atomics: each is an independent tally.
+pub struct Counters {
+    new_calls: AtomicU64,
+    new_kept: AtomicU64,
+    get_calls: AtomicU64,
+    get_hits: AtomicU64,
+    get_copy0: AtomicU64,
+    remove_calls: AtomicU64,
+}
+
+/// Process-wide totals, including ctxs without a slot.
+pub static PROCESS: Counters = Counters::new();
+
+impl Counters {
+    pub const fn new() -> Self {
+        Counters {
+            new_calls: AtomicU64::new(0),
+            new_kept: AtomicU64::new(0),
+            get_calls: AtomicU64::new(0),
+            get_hits: AtomicU64::new(0),
+            get_copy0: AtomicU64::new(0),
+            remove_calls: AtomicU64::new(0),
+        }
+    }
+
+    pub fn reset(&self) {
+        for c in [
+            &self.new_calls,
+            &self.new_kept,
+            &self.get_calls,
+            &self.get_hits,
+            &self.get_copy0,
+            &self.remove_calls,
+        ] {
+            c.store(0, Relaxed);
+        }
+    }
+
+    pub fn record_new(&self, kept: bool) {
+        self.new_calls.fetch_add(1, Relaxed);
+        if kept {
+            self.new_kept.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn record_get(&self, hit: bool, copy0: bool) {
+        self.get_calls.fetch_add(1, Relaxed);
+        if hit {
+            self.get_hits.fetch_add(1, Relaxed);
+            if copy0 {
+                self.get_copy0.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    pub fn record_remove(&self) {
+        self.remove_calls.fetch_add(1, Relaxed);
+    }
+
+    pub fn snapshot(&self) -> sesscb_stats {
+        sesscb_stats {
+            size: size_of::<sesscb_stats>() as u32,
+            flags: 0,
+            new_calls: self.new_calls.load(Relaxed),
+            new_kept: self.new_kept.load(Relaxed),
+            get_calls: self.get_calls.load(Relaxed),
+            get_hits: self.get_hits.load(Relaxed),
+            get_copy0: self.get_copy0.load(Relaxed),
+            remove_calls: self.remove_calls.load(Relaxed),
+        }
+    }
+}
+
+/// Bytes of `sesscb_stats` a caller must provide at least (size + flags).
+pub(crate) const STATS_HEADER_SIZE: u32 = 8;
+
+/// Copies `snapshot` into a caller buffer of `caller_size` bytes, writing only
+/// what fits; returns the number of bytes written.
+///
+/// # Safety
+/// `out` must point to at least `caller_size` writable bytes.
+pub unsafe fn write_truncated(snapshot: &sesscb_stats, out: *mut u8, caller_size: u32) -> u32 {
+    let ours = size_of::<sesscb_stats>() as u32;
+    // Whole fields only: the layout is a u32 pair followed by u64s.
+    let n = if caller_size >= ours {
+        ours
+    } else {
+        STATS_HEADER_SIZE + (caller_size - STATS_HEADER_SIZE) / 8 * 8
+    };
+    let mut copy = *snapshot;
+    copy.size = n;
+    // SAFETY: the caller guarantees `out` has `caller_size >= n` bytes; the
+    // source is a local of at least `n` bytes; the regions cannot overlap.
+    unsafe {
+        std::ptr::copy_nonoverlapping((&copy as *const sesscb_stats).cast::<u8>(), out, n as usize)
+    };
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_hits_and_copy0_only_for_hits() {
+        let c = Counters::new();
+        c.record_get(false, true);
+        c.record_get(true, false);
+        c.record_get(true, true);
+        c.record_new(true);
+        c.record_new(false);
+        c.record_remove();
+        let s = c.snapshot();
+        assert_eq!((s.get_calls, s.get_hits, s.get_copy0), (3, 2, 1));
+        assert_eq!((s.new_calls, s.new_kept, s.remove_calls), (2, 1, 1));
+        c.reset();
+        assert_eq!(c.snapshot().new_calls, 0);
+    }
+
+    #[test]
+    fn an_older_smaller_struct_gets_only_its_fields() {
+        let c = Counters::new();
+        c.record_new(true);
+        c.record_new(true);
+        let snap = c.snapshot();
+        let mut buf = [0xAAu8; 64];
+        // A caller that only knows size, flags and new_calls (16 bytes).
+        let n = unsafe { write_truncated(&snap, buf.as_mut_ptr(), 20) };
+        assert_eq!(n, 16);
+        assert_eq!(u32::from_ne_bytes(buf[0..4].try_into().unwrap()), 16);
+        assert_eq!(u64::from_ne_bytes(buf[8..16].try_into().unwrap()), 2);
+        assert!(buf[16..].iter().all(|&b| b == 0xAA), "wrote past the caller's size");
+    }
+
+    #[test]
+    fn a_newer_larger_struct_learns_how_much_was_written() {
+        let snap = Counters::new().snapshot();
+        let mut buf = [0u8; 128];
+        let n = unsafe { write_truncated(&snap, buf.as_mut_ptr(), 128) };
+        assert_eq!(n as usize, size_of::<sesscb_stats>());
+    }
+}

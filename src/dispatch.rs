@@ -27,6 +27,16 @@ fn route(kind: Kind, index: usize) -> (Address, Option<&'static Slot>) {
     }
 }
 
+/// The libssl whose functions may be called on this event's objects for the
+/// trace: the slot's owner, or for a shared trampoline the process's only
+/// libssl (with two, a shared trampoline cannot tell which made the objects).
+fn tracing_libssl(slot: Option<&'static Slot>) -> Option<&'static crate::resolver::Libssl> {
+    match slot {
+        Some(slot) => slot.libssl(),
+        None => crate::resolver::sole(),
+    }
+}
+
 /// # Safety
 /// Called only by a new-session trampoline, with libssl's arguments.
 #[inline(never)]
@@ -45,7 +55,7 @@ pub unsafe fn on_new(ssl: *mut Ssl, sess: *mut SslSession, index: usize) -> c_in
             slot.counters.record_new(kept);
         }
         if log::enabled() {
-            log::new_event(slot.map(Slot::ctx), ssl, sess, ret);
+            log::new_event(tracing_libssl(slot), slot.map(Slot::ctx), ssl, sess, ret);
         }
     });
     ret
@@ -82,7 +92,7 @@ pub unsafe fn on_get(
         if tracing {
             // SAFETY: as above.
             let copy_after = if copy.is_null() { copy_out } else { unsafe { *copy } };
-            log::get_event(slot.map(Slot::ctx), ssl, data, len, copy_in, copy_after, session);
+            log::get_event(tracing_libssl(slot), slot.map(Slot::ctx), ssl, data, len, copy_in, copy_after, session);
         }
     });
     session
@@ -104,7 +114,7 @@ pub unsafe fn on_remove(ctx: *mut SslCtx, sess: *mut SslSession, index: usize) {
             slot.counters.record_remove();
         }
         if log::enabled() {
-            log::remove_event(ctx, sess);
+            log::remove_event(tracing_libssl(slot), ctx, sess);
         }
     });
 }

@@ -4,8 +4,14 @@
 //!
 //! Bad input: a NULL ctx makes a setter do nothing and a getter return NULL
 //! (plain OpenSSL crashes); that is sesscb's one deliberate deviation.
+//!
+//! Each function that takes a ctx is a two-instruction naked entry (x86_64,
+//! aarch64) that appends its return address as an extra argument and jumps
+//! to the Rust implementation: the caller's address tells which libssl made
+//! the ctx when a process holds two (see resolver::for_caller). Elsewhere the
+//! entry is an ordinary function and the process's first libssl is used.
 
-use std::ffi::{c_char, c_int};
+use std::ffi::{c_char, c_int, c_void};
 
 use crate::callbacks::{self, Kind};
 use crate::ffi::{GetSessionCb, NewSessionCb, RemoveSessionCb, SslCtx};
@@ -13,16 +19,40 @@ use crate::registry;
 use crate::resolver;
 use crate::stats::{self, PROCESS};
 
+/// Body of an exported entry: on x86_64/aarch64 a naked tail jump to `$imp`
+/// with the return address appended as the next argument (`$x86`/`$arm` is
+/// that argument's register); elsewhere a call with caller 0.
+macro_rules! with_caller {
+    ($x86:ident, $arm:ident, $imp:ident($($arg:ident),*)) => {{
+        #[cfg(target_arch = "x86_64")]
+        core::arch::naked_asm!(
+            concat!("mov ", stringify!($x86), ", qword ptr [rsp]"),
+            "jmp {imp}",
+            imp = sym $imp,
+        );
+        #[cfg(target_arch = "aarch64")]
+        core::arch::naked_asm!(concat!("mov ", stringify!($arm), ", x30"), "b {imp}", imp = sym $imp);
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        // SAFETY: forwards the caller's own arguments.
+        unsafe {
+            $imp($($arg,)* std::ptr::null())
+        }
+    }};
+}
+
 /// Sets the new-session callback, exactly as OpenSSL's function does.
 ///
 /// # Safety
 /// `ctx` must be NULL or a live `SSL_CTX`.
 #[unsafe(no_mangle)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), unsafe(naked))]
 pub unsafe extern "C" fn SSL_CTX_sess_set_new_cb(ctx: *mut SslCtx, new_session_cb: NewSessionCb) {
+    with_caller!(rdx, x2, set_new_from(ctx, new_session_cb))
+}
+
+unsafe extern "C" fn set_new_from(ctx: *mut SslCtx, new_session_cb: NewSessionCb, caller: *const c_void) {
     // SAFETY: the caller passes a live ctx or NULL (handled).
-    ffi_boundary!("SSL_CTX_sess_set_new_cb", {
-        unsafe { registry::set(Kind::New, ctx, callbacks::new_address(new_session_cb)) }
-    })
+    ffi_boundary!("SSL_CTX_sess_set_new_cb", { unsafe { registry::set(Kind::New, ctx, callbacks::new_address(new_session_cb), caller as usize) } })
 }
 
 /// Sets the remove-session callback, exactly as OpenSSL's function does.
@@ -30,11 +60,14 @@ pub unsafe extern "C" fn SSL_CTX_sess_set_new_cb(ctx: *mut SslCtx, new_session_c
 /// # Safety
 /// `ctx` must be NULL or a live `SSL_CTX`.
 #[unsafe(no_mangle)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), unsafe(naked))]
 pub unsafe extern "C" fn SSL_CTX_sess_set_remove_cb(ctx: *mut SslCtx, remove_session_cb: RemoveSessionCb) {
-    // SAFETY: as above.
-    ffi_boundary!("SSL_CTX_sess_set_remove_cb", {
-        unsafe { registry::set(Kind::Remove, ctx, callbacks::remove_address(remove_session_cb)) }
-    })
+    with_caller!(rdx, x2, set_remove_from(ctx, remove_session_cb))
+}
+
+unsafe extern "C" fn set_remove_from(ctx: *mut SslCtx, remove_session_cb: RemoveSessionCb, caller: *const c_void) {
+    // SAFETY: the caller passes a live ctx or NULL (handled).
+    ffi_boundary!("SSL_CTX_sess_set_remove_cb", { unsafe { registry::set(Kind::Remove, ctx, callbacks::remove_address(remove_session_cb), caller as usize) } })
 }
 
 /// Sets the get-session callback, exactly as OpenSSL's function does.
@@ -42,11 +75,14 @@ pub unsafe extern "C" fn SSL_CTX_sess_set_remove_cb(ctx: *mut SslCtx, remove_ses
 /// # Safety
 /// `ctx` must be NULL or a live `SSL_CTX`.
 #[unsafe(no_mangle)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), unsafe(naked))]
 pub unsafe extern "C" fn SSL_CTX_sess_set_get_cb(ctx: *mut SslCtx, get_session_cb: GetSessionCb) {
-    // SAFETY: as above.
-    ffi_boundary!("SSL_CTX_sess_set_get_cb", {
-        unsafe { registry::set(Kind::Get, ctx, callbacks::get_address(get_session_cb)) }
-    })
+    with_caller!(rdx, x2, set_get_from(ctx, get_session_cb))
+}
+
+unsafe extern "C" fn set_get_from(ctx: *mut SslCtx, get_session_cb: GetSessionCb, caller: *const c_void) {
+    // SAFETY: the caller passes a live ctx or NULL (handled).
+    ffi_boundary!("SSL_CTX_sess_set_get_cb", { unsafe { registry::set(Kind::Get, ctx, callbacks::get_address(get_session_cb), caller as usize) } })
 }
 
 /// Returns the application's new-session callback for `ctx` (never a sesscb
@@ -55,11 +91,14 @@ pub unsafe extern "C" fn SSL_CTX_sess_set_get_cb(ctx: *mut SslCtx, get_session_c
 /// # Safety
 /// `ctx` must be NULL or a live `SSL_CTX`.
 #[unsafe(no_mangle)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), unsafe(naked))]
 pub unsafe extern "C" fn SSL_CTX_sess_get_new_cb(ctx: *mut SslCtx) -> NewSessionCb {
-    // SAFETY: as above.
-    ffi_boundary!("SSL_CTX_sess_get_new_cb", {
-        callbacks::new_from_address(unsafe { registry::get(Kind::New, ctx) })
-    })
+    with_caller!(rsi, x1, get_new_from(ctx))
+}
+
+unsafe extern "C" fn get_new_from(ctx: *mut SslCtx, caller: *const c_void) -> NewSessionCb {
+    // SAFETY: the caller passes a live ctx or NULL (handled).
+    ffi_boundary!("SSL_CTX_sess_get_new_cb", { callbacks::new_from_address(unsafe { registry::get(Kind::New, ctx, caller as usize) }) })
 }
 
 /// Returns the application's remove-session callback for `ctx`, NULL if none.
@@ -67,11 +106,14 @@ pub unsafe extern "C" fn SSL_CTX_sess_get_new_cb(ctx: *mut SslCtx) -> NewSession
 /// # Safety
 /// `ctx` must be NULL or a live `SSL_CTX`.
 #[unsafe(no_mangle)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), unsafe(naked))]
 pub unsafe extern "C" fn SSL_CTX_sess_get_remove_cb(ctx: *mut SslCtx) -> RemoveSessionCb {
-    // SAFETY: as above.
-    ffi_boundary!("SSL_CTX_sess_get_remove_cb", {
-        callbacks::remove_from_address(unsafe { registry::get(Kind::Remove, ctx) })
-    })
+    with_caller!(rsi, x1, get_remove_from(ctx))
+}
+
+unsafe extern "C" fn get_remove_from(ctx: *mut SslCtx, caller: *const c_void) -> RemoveSessionCb {
+    // SAFETY: the caller passes a live ctx or NULL (handled).
+    ffi_boundary!("SSL_CTX_sess_get_remove_cb", { callbacks::remove_from_address(unsafe { registry::get(Kind::Remove, ctx, caller as usize) }) })
 }
 
 /// Returns the application's get-session callback for `ctx`, NULL if none.
@@ -79,11 +121,14 @@ pub unsafe extern "C" fn SSL_CTX_sess_get_remove_cb(ctx: *mut SslCtx) -> RemoveS
 /// # Safety
 /// `ctx` must be NULL or a live `SSL_CTX`.
 #[unsafe(no_mangle)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), unsafe(naked))]
 pub unsafe extern "C" fn SSL_CTX_sess_get_get_cb(ctx: *mut SslCtx) -> GetSessionCb {
-    // SAFETY: as above.
-    ffi_boundary!("SSL_CTX_sess_get_get_cb", {
-        callbacks::get_from_address(unsafe { registry::get(Kind::Get, ctx) })
-    })
+    with_caller!(rsi, x1, get_get_from(ctx))
+}
+
+unsafe extern "C" fn get_get_from(ctx: *mut SslCtx, caller: *const c_void) -> GetSessionCb {
+    // SAFETY: the caller passes a live ctx or NULL (handled).
+    ffi_boundary!("SSL_CTX_sess_get_get_cb", { callbacks::get_from_address(unsafe { registry::get(Kind::Get, ctx, caller as usize) }) })
 }
 
 /// sesscb's version, e.g. "0.1.0" (a static string).
@@ -103,7 +148,12 @@ pub extern "C" fn sesscb_version() -> *const c_char {
 /// `out` must be NULL or point to `out->size` writable bytes; `ctx` must be
 /// NULL or a live `SSL_CTX`.
 #[unsafe(no_mangle)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), unsafe(naked))]
 pub unsafe extern "C" fn sesscb_stats(ctx: *const SslCtx, out: *mut stats::sesscb_stats) -> c_int {
+    with_caller!(rdx, x2, stats_from(ctx, out))
+}
+
+unsafe extern "C" fn stats_from(ctx: *const SslCtx, out: *mut stats::sesscb_stats, caller: *const c_void) -> c_int {
     ffi_boundary!("sesscb_stats", {
         if out.is_null() {
             return stats::STATUS_BAD_ARGUMENT;
@@ -116,7 +166,7 @@ pub unsafe extern "C" fn sesscb_stats(ctx: *const SslCtx, out: *mut stats::sessc
         let snapshot = if ctx.is_null() {
             PROCESS.snapshot()
         } else {
-            let Some(lib) = resolver::libssl() else { return stats::STATUS_NO_LIBSSL };
+            let Some(lib) = resolver::for_caller(caller as usize) else { return stats::STATUS_NO_LIBSSL };
             // SAFETY: the caller guarantees `ctx` is live.
             match unsafe { lib.slot_of(ctx.cast_mut()) } {
                 Some(slot) => crate::slots::get(slot).counters.snapshot(),

@@ -19,6 +19,7 @@
 
 #[macro_use]
 mod boundary;
+mod caller_cache;
 mod callbacks;
 mod dispatch;
 mod exports;

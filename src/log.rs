@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::callbacks::{Address, Kind};
 use crate::ffi::{Ssl, SslCtx, SslSession};
-use crate::resolver::{self, Libssl};
+use crate::resolver::Libssl;
 
 /// How a setter routed a callback (for the trace).
 #[derive(Clone, Copy, Debug)]
@@ -246,8 +246,13 @@ fn contexts(line: &mut Line, lib: Option<&Libssl>, session_ctx: Option<*mut SslC
 }
 
 #[inline(never)]
-pub fn new_event(session_ctx: Option<*mut SslCtx>, ssl: *mut Ssl, sess: *mut SslSession, ret: c_int) {
-    let lib = resolver::resolved();
+pub fn new_event(
+    lib: Option<&Libssl>,
+    session_ctx: Option<*mut SslCtx>,
+    ssl: *mut Ssl,
+    sess: *mut SslSession,
+    ret: c_int,
+) {
     let mut line = Line::begin("new");
     contexts(&mut line, lib, session_ctx, ssl);
     // SAFETY: `sess` is OpenSSL's live argument (the application may have
@@ -260,6 +265,7 @@ pub fn new_event(session_ctx: Option<*mut SslCtx>, ssl: *mut Ssl, sess: *mut Ssl
 
 #[inline(never)]
 pub fn get_event(
+    lib: Option<&Libssl>,
     session_ctx: Option<*mut SslCtx>,
     ssl: *mut Ssl,
     data: *const c_uchar,
@@ -268,7 +274,6 @@ pub fn get_event(
     copy_out: c_int,
     session: *mut SslSession,
 ) {
-    let lib = resolver::resolved();
     let mut line = Line::begin("get");
     contexts(&mut line, lib, session_ctx, ssl);
     let id: &[u8] = if data.is_null() || len <= 0 {
@@ -285,8 +290,7 @@ pub fn get_event(
 }
 
 #[inline(never)]
-pub fn remove_event(ctx: *mut SslCtx, sess: *mut SslSession) {
-    let lib = resolver::resolved();
+pub fn remove_event(lib: Option<&Libssl>, ctx: *mut SslCtx, sess: *mut SslSession) {
     let mut line = Line::begin("remove");
     line.ptr("ctx", ctx.cast());
     // SAFETY: `sess` is OpenSSL's live argument.

@@ -23,22 +23,23 @@ use crate::unresolved;
 /// setters are single stores, so sesscb must not be less safe than them.
 static ATTACH_LOCK: ForkAwareLock = ForkAwareLock::new();
 
-/// `SSL_CTX_sess_set_*_cb(ctx, cb)`.
+/// `SSL_CTX_sess_set_*_cb(ctx, cb)` called from code at address `caller`
+/// (0 if unknown), which tells which libssl made `ctx`.
 ///
 /// # Safety
 /// `ctx` must be NULL or a live `SSL_CTX`.
-pub unsafe fn set(kind: Kind, ctx: *mut SslCtx, app: Address) {
+pub unsafe fn set(kind: Kind, ctx: *mut SslCtx, app: Address, caller: usize) {
     if ctx.is_null() {
         log::bad_input(kind, "set", "NULL ctx: ignored (OpenSSL would crash)");
         return;
     }
-    let Some(lib) = resolver::libssl() else {
+    let Some(lib) = resolver::for_caller(caller) else {
         unresolved::record(kind, ctx, app);
         log::set_event(kind, ctx, app, Route::Unresolved);
         return;
     };
-    // SAFETY: the caller guarantees `ctx` is a live SSL_CTX; the found libssl
-    // is the one that made it (single-libssl process; see README).
+    // SAFETY: the caller guarantees `ctx` is a live SSL_CTX; `lib` is the
+    // libssl the calling code uses, hence the one that made it.
     unsafe {
         if app == 0 {
             if let Some(slot) = lib.slot_of(ctx) {
@@ -68,16 +69,16 @@ pub unsafe fn set(kind: Kind, ctx: *mut SslCtx, app: Address) {
     }
 }
 
-/// `SSL_CTX_sess_get_*_cb(ctx)`.
+/// `SSL_CTX_sess_get_*_cb(ctx)` called from code at address `caller`.
 ///
 /// # Safety
 /// `ctx` must be NULL or a live `SSL_CTX`.
-pub unsafe fn get(kind: Kind, ctx: *mut SslCtx) -> Address {
+pub unsafe fn get(kind: Kind, ctx: *mut SslCtx, caller: usize) -> Address {
     if ctx.is_null() {
         log::bad_input(kind, "get", "NULL ctx: returned NULL (OpenSSL would crash)");
         return 0;
     }
-    let Some(lib) = resolver::libssl() else {
+    let Some(lib) = resolver::for_caller(caller) else {
         return unresolved::lookup(kind, ctx);
     };
     // SAFETY: the caller guarantees `ctx`.
@@ -112,14 +113,14 @@ unsafe fn application_pointer(lib: &Libssl, kind: Kind, ctx: *mut SslCtx) -> Add
 ///
 /// # Safety
 /// `ctx` must be a live `SSL_CTX` of `lib`.
-unsafe fn attach(lib: &Libssl, ctx: *mut SslCtx) -> Option<usize> {
+unsafe fn attach(lib: &'static Libssl, ctx: *mut SslCtx) -> Option<usize> {
     let _guard = ATTACH_LOCK.lock();
     // SAFETY: the caller guarantees `ctx`; ATTACH_LOCK excludes other attaches.
     unsafe {
         if let Some(slot) = lib.slot_of(ctx) {
             return Some(slot);
         }
-        let slot = slots::claim(ctx)?;
+        let slot = slots::claim(ctx, Some(lib))?;
         if lib.record_slot(ctx, slot) {
             Some(slot)
         } else {
@@ -142,10 +143,15 @@ pub unsafe extern "C" fn ctx_ex_data_free(
 ) {
     ffi_boundary!("ctx_ex_data_free", {
         let Some(slot) = (value as usize).checked_sub(1) else { return };
-        // Only our own index carries slot numbers; a spare index registered
-        // by a lost resolve race never has a value.
-        let ours = resolver::resolved().is_some_and(|lib| lib.is_own_ex_index(index));
-        if ours && slot < SLOT_COUNT && slots::get(slot).ctx() == parent.cast::<SslCtx>() {
+        // Only our own index carries slot numbers (a spare index registered by
+        // a lost resolve race never has a value), and with two libssls each
+        // has its own index: the slot must belong to this very ctx and libssl.
+        if slot >= SLOT_COUNT {
+            return;
+        }
+        let owner = slots::get(slot);
+        let ours = owner.libssl().is_some_and(|lib| lib.is_own_ex_index(index));
+        if ours && owner.ctx() == parent.cast::<SslCtx>() {
             log::ctx_freed(parent.cast(), slot);
             slots::release(slot);
         }

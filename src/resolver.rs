@@ -7,6 +7,12 @@
 //! never cached (libssl may be dlopen'd later); success is published once and
 //! kept for the life of the process (OpenSSL pins itself; sesscb never
 //! dlcloses).
+//!
+//! A process may hold two OpenSSLs (a plugin linked to 1.1 dlopen'd locally by
+//! a program linked to 3.x; symbol versions keep them apart, but both bind to
+//! sesscb's unversioned names). So every exported call is routed by its
+//! *caller*: the libssl that the calling object's own `SSL_CTX_new` binds to
+//! is the one that made its ctxs ([`for_caller`]).
 
 use std::ffi::{CStr, CString, c_char, c_int, c_uchar, c_uint, c_void};
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
@@ -14,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use crate::callbacks::{self, Address, Kind};
 use crate::ffi::{GetSessionCb, NewSessionCb, RemoveSessionCb, Ssl, SslCtx, SslSession};
 use crate::log;
+use crate::caller_cache;
 
 /// `CRYPTO_EX_INDEX_SSL_CTX`, the same in 1.1.1 and 3.x.
 const CRYPTO_EX_INDEX_SSL_CTX: c_int = 1;
@@ -35,6 +42,8 @@ type CryptoGetExNewIndexFn = unsafe extern "C" fn(
 /// The real libssl's functions that sesscb uses.
 pub struct Libssl {
     pub path: String,
+    /// Load base of the libssl object (its identity).
+    pub base: usize,
     pub version: u64,
     pub found_by: &'static str,
     set_new: unsafe extern "C" fn(*mut SslCtx, NewSessionCb),
@@ -51,51 +60,105 @@ pub struct Libssl {
     ex_index: c_int,
 }
 
-static LIBSSL: AtomicPtr<Libssl> = AtomicPtr::new(std::ptr::null_mut());
+/// The process's first libssl (found by [`find`]); the answer for callers
+/// that cannot be attributed.
+static DEFAULT: AtomicPtr<Libssl> = AtomicPtr::new(std::ptr::null_mut());
+/// Every libssl sesscb has met, DEFAULT included; published once each.
+const MAX_BACKENDS: usize = 4;
+static BACKENDS: [AtomicPtr<Libssl>; MAX_BACKENDS] =
+    [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_BACKENDS];
 static REPORTED_MISSING: AtomicBool = AtomicBool::new(false);
 
-/// The real libssl, resolving it on first need. None while none is loaded.
+/// The process's (first) real libssl, resolving it on first need. None while
+/// none is loaded.
 #[inline]
 pub fn libssl() -> Option<&'static Libssl> {
-    let current = LIBSSL.load(Ordering::Acquire);
+    let current = DEFAULT.load(Ordering::Acquire);
     if !current.is_null() {
         // SAFETY: published once from a leaked Box and never freed.
         return Some(unsafe { &*current });
     }
-    resolve_slow()
+    resolve_default()
 }
 
-/// The libssl if already resolved, without trying (for tracing paths).
-pub fn resolved() -> Option<&'static Libssl> {
-    let current = LIBSSL.load(Ordering::Acquire);
-    // SAFETY: as in `libssl`.
-    (!current.is_null()).then(|| unsafe { &*current })
+/// The libssl whose ctxs the code at `caller` (a return address) handles.
+pub fn for_caller(caller: usize) -> Option<&'static Libssl> {
+    if caller == 0 {
+        return libssl();
+    }
+    if let Some(lib) = caller_cache::lookup(caller) {
+        return Some(lib);
+    }
+    let found = attribute_caller(caller);
+    match found {
+        Some((range, lib)) => {
+            caller_cache::insert(range, lib);
+            Some(lib)
+        }
+        None => libssl(),
+    }
+}
+
+/// The only libssl sesscb knows, if there is exactly one (what a shared
+/// trampoline, which has no ctx attribution, may safely call for tracing).
+pub fn sole() -> Option<&'static Libssl> {
+    let first = BACKENDS[0].load(Ordering::Acquire);
+    if first.is_null() || !BACKENDS[1].load(Ordering::Acquire).is_null() {
+        return None;
+    }
+    // SAFETY: published once from a leaked Box and never freed.
+    Some(unsafe { &*first })
 }
 
 #[cold]
-fn resolve_slow() -> Option<&'static Libssl> {
-    let Some(found) = find() else {
+fn resolve_default() -> Option<&'static Libssl> {
+    let Some(lib) = find() else {
         if !REPORTED_MISSING.swap(true, Ordering::Relaxed) {
             log::note("resolve_failed", "no libssl is loaded in this process; callbacks are recorded only");
         }
         return None;
     };
-    let leaked = Box::into_raw(Box::new(found));
-    match LIBSSL.compare_exchange(std::ptr::null_mut(), leaked, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => {
-            // SAFETY: just published; never freed.
-            let lib = unsafe { &*leaked };
-            log::resolved(lib);
-            Some(lib)
-        }
-        Err(winner) => {
-            // Another thread won; ours registered a spare ex_data index whose
-            // free function only ever sees NULL. Keep the Box leaked: cheap
-            // and avoids any doubt about late readers.
-            // SAFETY: the winner was published from a leaked Box.
-            Some(unsafe { &*winner })
+    match DEFAULT.compare_exchange(
+        std::ptr::null_mut(),
+        (lib as *const Libssl).cast_mut(),
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        Ok(_) => Some(lib),
+        // SAFETY: the winner was published from a leaked Box.
+        Err(winner) => Some(unsafe { &*winner }),
+    }
+}
+
+/// The backend for the libssl loaded at `base`, creating it from `scope`.
+fn backend(base: usize, scope: &Scope, found_by: &'static str) -> Option<&'static Libssl> {
+    for slot in &BACKENDS {
+        let current = slot.load(Ordering::Acquire);
+        // SAFETY: published once from a leaked Box and never freed.
+        if !current.is_null() && unsafe { (*current).base } == base {
+            return Some(unsafe { &*current });
         }
     }
+    let created = Box::into_raw(Box::new(load(scope, own_base(), found_by)?));
+    for slot in &BACKENDS {
+        match slot.compare_exchange(std::ptr::null_mut(), created, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                // SAFETY: just published; never freed.
+                let lib = unsafe { &*created };
+                log::resolved(lib);
+                return Some(lib);
+            }
+            // SAFETY: as above.
+            Err(other) if unsafe { (*other).base } == base => {
+                // Lost a race for the same libssl; ours keeps a spare ex_data
+                // index whose free function only ever sees NULL.
+                return Some(unsafe { &*other });
+            }
+            Err(_) => continue,
+        }
+    }
+    log::note("too_many_libssl", "more distinct libssl copies than sesscb tracks; extra ones are not served");
+    None
 }
 
 /// Where symbols are looked up.
@@ -104,6 +167,8 @@ enum Scope {
     Next,
     /// `dlsym(handle, ..)`: the object and its dependencies.
     Handle(*mut c_void),
+    /// `dlsym(RTLD_DEFAULT, ..)`: the global scope (the main program's).
+    Default,
 }
 
 impl Scope {
@@ -113,12 +178,13 @@ impl Scope {
             match self {
                 Scope::Next => libc::dlsym(libc::RTLD_NEXT, name.as_ptr()),
                 Scope::Handle(h) => libc::dlsym(*h, name.as_ptr()),
+                Scope::Default => libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()),
             }
         }
     }
 }
 
-fn find() -> Option<Libssl> {
+fn find() -> Option<&'static Libssl> {
     let own_base = own_base();
     // 1. RTLD_NEXT.
     let next = Scope::Next.symbol(c"SSL_CTX_sess_set_new_cb");
@@ -127,27 +193,100 @@ fn find() -> Option<Libssl> {
             Some(handle) => Scope::Handle(handle),
             None => Scope::Next,
         };
-        if let Some(lib) = load(&scope, own_base, "rtld_next") {
+        if let Some(lib) = backend(object_base(next), &scope, "rtld_next") {
             return Some(lib);
         }
     }
     // 2. A libssl loaded outside the global scope, by exact soname.
     for soname in SONAMES {
-        if let Some(handle) = noload(soname) {
-            if let Some(lib) = load(&Scope::Handle(handle), own_base, "soname") {
-                return Some(lib);
-            }
+        if let Some(lib) = backend_in(soname, own_base, "soname") {
+            return Some(lib);
         }
     }
     // 3. Any loaded object named libssl.so*, skipping ourselves.
     for path in loaded_libssl_paths() {
-        if let Some(handle) = noload(&path) {
-            if let Some(lib) = load(&Scope::Handle(handle), own_base, "loaded_objects") {
-                return Some(lib);
-            }
+        if let Some(lib) = backend_in(&path, own_base, "loaded_objects") {
+            return Some(lib);
         }
     }
     None
+}
+
+/// The backend for the already-loaded libssl `name`.
+fn backend_in(name: &CStr, own_base: usize, found_by: &'static str) -> Option<&'static Libssl> {
+    let scope = Scope::Handle(noload(name)?);
+    let probe = scope.symbol(c"SSL_CTX_sess_set_new_cb");
+    if probe.is_null() || object_base(probe) == own_base {
+        return None;
+    }
+    backend(object_base(probe), &scope, found_by)
+}
+
+/// Which libssl the object containing `caller` uses: the one its own
+/// `SSL_CTX_new` resolves to in its dependency scope (the main program's
+/// scope is the global one). Returns the object's address range too, for
+/// the cache.
+fn attribute_caller(caller: usize) -> Option<((usize, usize), &'static Libssl)> {
+    let object = caller_object(caller)?;
+    let scope = if object.is_main_program {
+        Scope::Default
+    } else {
+        Scope::Handle(noload(&object.path)?)
+    };
+    let ctx_new = scope.symbol(c"SSL_CTX_new");
+    if ctx_new.is_null() {
+        return None;
+    }
+    let base = object_base(ctx_new);
+    let lib_path = object_path(ctx_new)?;
+    let lib_scope = Scope::Handle(noload(&lib_path)?);
+    let lib = backend(base, &lib_scope, "caller_scope")?;
+    Some(((object.start, object.end), lib))
+}
+
+struct CallerObject {
+    start: usize,
+    end: usize,
+    path: CString,
+    is_main_program: bool,
+}
+
+/// The loaded object whose PT_LOAD segments contain `address`.
+fn caller_object(address: usize) -> Option<CallerObject> {
+    struct Search {
+        address: usize,
+        found: Option<CallerObject>,
+    }
+    unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *mut c_void) -> c_int {
+        // SAFETY: glibc passes a valid info; `data` is the Search below.
+        let (info, search) = unsafe { (&*info, &mut *(data as *mut Search)) };
+        let (mut start, mut end) = (usize::MAX, 0usize);
+        for i in 0..info.dlpi_phnum as usize {
+            // SAFETY: dlpi_phdr has dlpi_phnum entries.
+            let ph = unsafe { &*info.dlpi_phdr.add(i) };
+            if ph.p_type == libc::PT_LOAD {
+                let s = info.dlpi_addr as usize + ph.p_vaddr as usize;
+                start = start.min(s);
+                end = end.max(s + ph.p_memsz as usize);
+            }
+        }
+        if search.address < start || search.address >= end {
+            return 0;
+        }
+        // SAFETY: dlpi_name is NULL or a NUL-terminated loader string.
+        let name = if info.dlpi_name.is_null() {
+            CString::default()
+        } else {
+            unsafe { CStr::from_ptr(info.dlpi_name) }.to_owned()
+        };
+        let is_main_program = name.as_bytes().is_empty();
+        search.found = Some(CallerObject { start, end, path: name, is_main_program });
+        1
+    }
+    let mut search = Search { address, found: None };
+    // SAFETY: the callback only reads `info` and writes `search`.
+    unsafe { libc::dl_iterate_phdr(Some(visit), (&mut search as *mut Search).cast()) };
+    search.found
 }
 
 /// `dlopen(name, RTLD_NOLOAD)`: a handle only if it is already loaded.
@@ -204,6 +343,7 @@ fn load(scope: &Scope, own_base: usize, found_by: &'static str) -> Option<Libssl
         return None;
     }
     Some(Libssl {
+        base: object_base(set_new as *mut c_void),
         path: object_path(set_new as *mut c_void)
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default(),
@@ -384,8 +524,10 @@ mod tests {
         // The unit-test binary links no OpenSSL.
         assert!(loaded_libssl_paths().is_empty());
         assert!(libssl().is_none());
-        assert!(resolved().is_none());
+        assert!(sole().is_none());
         // Still not cached: a second call searches again and finds nothing.
         assert!(libssl().is_none());
+        // A caller inside this test binary has no libssl in its scope either.
+        assert!(for_caller(own_base as usize).is_none());
     }
 }

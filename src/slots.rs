@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
 use crate::callbacks::{Address, Kind};
 use crate::ffi::SslCtx;
+use crate::resolver::Libssl;
 use crate::stats::Counters;
 use crate::trampolines::SLOT_COUNT;
 
@@ -22,6 +23,8 @@ const USED: u32 = 1;
 pub struct Slot {
     state: AtomicU32,
     ctx: AtomicPtr<SslCtx>,
+    /// The libssl that owns `ctx` (a process may hold two).
+    libssl: AtomicPtr<Libssl>,
     callbacks: [AtomicUsize; 3],
     pub counters: Counters,
 }
@@ -31,6 +34,7 @@ impl Slot {
         Slot {
             state: AtomicU32::new(FREE),
             ctx: AtomicPtr::new(std::ptr::null_mut()),
+            libssl: AtomicPtr::new(std::ptr::null_mut()),
             callbacks: [const { AtomicUsize::new(0) }; 3],
             counters: Counters::new(),
         }
@@ -52,6 +56,14 @@ impl Slot {
     pub fn ctx(&self) -> *mut SslCtx {
         self.ctx.load(Ordering::Relaxed)
     }
+
+    /// The libssl that owns this slot's ctx (None in unit tests).
+    #[inline]
+    pub fn libssl(&self) -> Option<&'static Libssl> {
+        let lib = self.libssl.load(Ordering::Acquire);
+        // SAFETY: backends are leaked Boxes, never freed.
+        (!lib.is_null()).then(|| unsafe { &*lib })
+    }
 }
 
 static SLOTS: [Slot; SLOT_COUNT] = [const { Slot::new() }; SLOT_COUNT];
@@ -66,7 +78,7 @@ pub fn get(index: usize) -> &'static Slot {
 }
 
 /// Claims a free slot for `ctx`, with cleared callbacks and counters.
-pub fn claim(ctx: *mut SslCtx) -> Option<usize> {
+pub fn claim(ctx: *mut SslCtx, libssl: Option<&'static Libssl>) -> Option<usize> {
     if FREE_COUNT.load(Ordering::Relaxed) == 0 {
         return None;
     }
@@ -86,6 +98,8 @@ pub fn claim(ctx: *mut SslCtx) -> Option<usize> {
                 slot.set_callback(kind, 0);
             }
             slot.counters.reset();
+            slot.libssl
+                .store(libssl.map_or(std::ptr::null_mut(), |l| (l as *const Libssl).cast_mut()), Ordering::Release);
             slot.ctx.store(ctx, Ordering::Release);
             return Some(index);
         }
@@ -100,6 +114,7 @@ pub fn release(index: usize) {
         slot.set_callback(kind, 0);
     }
     slot.ctx.store(std::ptr::null_mut(), Ordering::Relaxed);
+    slot.libssl.store(std::ptr::null_mut(), Ordering::Relaxed);
     if slot
         .state
         .compare_exchange(USED, FREE, Ordering::Release, Ordering::Relaxed)
@@ -129,7 +144,7 @@ mod tests {
     fn claim_release_exhaust_and_reuse() {
         assert_eq!(size_of::<Slot>(), 128, "one ctx costs one 128-byte slot");
 
-        let a = claim(fake_ctx(1)).unwrap();
+        let a = claim(fake_ctx(1), None).unwrap();
         let slot = get(a);
         assert_eq!(slot.ctx(), fake_ctx(1));
         slot.set_callback(Kind::Remove, 0x1234);
@@ -139,7 +154,7 @@ mod tests {
 
         // Exhaust: every claim succeeds until the table is full, then None.
         let mut held = Vec::new();
-        while let Some(i) = claim(fake_ctx(held.len())) {
+        while let Some(i) = claim(fake_ctx(held.len()), None) {
             held.push(i);
         }
         assert_eq!(held.len(), SLOT_COUNT);
@@ -147,14 +162,14 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), SLOT_COUNT, "a slot was handed out twice");
-        assert!(claim(fake_ctx(99_999)).is_none());
+        assert!(claim(fake_ctx(99_999), None).is_none());
 
         // A released slot is reusable and comes back clean.
         let reused = held[17];
         get(reused).set_callback(Kind::New, 0x99);
         get(reused).counters.record_new(true);
         release(reused);
-        let again = claim(fake_ctx(123_456)).unwrap();
+        let again = claim(fake_ctx(123_456), None).unwrap();
         assert_eq!(again, reused);
         assert_eq!(get(again).callback(Kind::New), 0);
         assert_eq!(get(again).counters.snapshot().new_calls, 0);

@@ -92,7 +92,16 @@ pub unsafe fn on_get(
         if tracing {
             // SAFETY: as above.
             let copy_after = if copy.is_null() { copy_out } else { unsafe { *copy } };
-            log::get_event(tracing_libssl(slot), slot.map(Slot::ctx), ssl, data, len, copy_in, copy_after, session);
+            log::get_event(
+                tracing_libssl(slot),
+                slot.map(Slot::ctx),
+                ssl,
+                data,
+                len,
+                copy_in,
+                copy_after,
+                session,
+            );
         }
     });
     session

@@ -52,7 +52,9 @@ pub unsafe extern "C" fn SSL_CTX_sess_set_new_cb(ctx: *mut SslCtx, new_session_c
 
 unsafe extern "C" fn set_new_from(ctx: *mut SslCtx, new_session_cb: NewSessionCb, caller: *const c_void) {
     // SAFETY: the caller passes a live ctx or NULL (handled).
-    ffi_boundary!("SSL_CTX_sess_set_new_cb", { unsafe { registry::set(Kind::New, ctx, callbacks::new_address(new_session_cb), caller as usize) } })
+    ffi_boundary!("SSL_CTX_sess_set_new_cb", {
+        unsafe { registry::set(Kind::New, ctx, callbacks::new_address(new_session_cb), caller as usize) }
+    })
 }
 
 /// Sets the remove-session callback, exactly as OpenSSL's function does.
@@ -65,9 +67,17 @@ pub unsafe extern "C" fn SSL_CTX_sess_set_remove_cb(ctx: *mut SslCtx, remove_ses
     with_caller!(rdx, x2, set_remove_from(ctx, remove_session_cb))
 }
 
-unsafe extern "C" fn set_remove_from(ctx: *mut SslCtx, remove_session_cb: RemoveSessionCb, caller: *const c_void) {
+unsafe extern "C" fn set_remove_from(
+    ctx: *mut SslCtx,
+    remove_session_cb: RemoveSessionCb,
+    caller: *const c_void,
+) {
     // SAFETY: the caller passes a live ctx or NULL (handled).
-    ffi_boundary!("SSL_CTX_sess_set_remove_cb", { unsafe { registry::set(Kind::Remove, ctx, callbacks::remove_address(remove_session_cb), caller as usize) } })
+    ffi_boundary!("SSL_CTX_sess_set_remove_cb", {
+        unsafe {
+            registry::set(Kind::Remove, ctx, callbacks::remove_address(remove_session_cb), caller as usize)
+        }
+    })
 }
 
 /// Sets the get-session callback, exactly as OpenSSL's function does.
@@ -82,7 +92,9 @@ pub unsafe extern "C" fn SSL_CTX_sess_set_get_cb(ctx: *mut SslCtx, get_session_c
 
 unsafe extern "C" fn set_get_from(ctx: *mut SslCtx, get_session_cb: GetSessionCb, caller: *const c_void) {
     // SAFETY: the caller passes a live ctx or NULL (handled).
-    ffi_boundary!("SSL_CTX_sess_set_get_cb", { unsafe { registry::set(Kind::Get, ctx, callbacks::get_address(get_session_cb), caller as usize) } })
+    ffi_boundary!("SSL_CTX_sess_set_get_cb", {
+        unsafe { registry::set(Kind::Get, ctx, callbacks::get_address(get_session_cb), caller as usize) }
+    })
 }
 
 /// Returns the application's new-session callback for `ctx` (never a sesscb
@@ -98,7 +110,9 @@ pub unsafe extern "C" fn SSL_CTX_sess_get_new_cb(ctx: *mut SslCtx) -> NewSession
 
 unsafe extern "C" fn get_new_from(ctx: *mut SslCtx, caller: *const c_void) -> NewSessionCb {
     // SAFETY: the caller passes a live ctx or NULL (handled).
-    ffi_boundary!("SSL_CTX_sess_get_new_cb", { callbacks::new_from_address(unsafe { registry::get(Kind::New, ctx, caller as usize) }) })
+    ffi_boundary!("SSL_CTX_sess_get_new_cb", {
+        callbacks::new_from_address(unsafe { registry::get(Kind::New, ctx, caller as usize) })
+    })
 }
 
 /// Returns the application's remove-session callback for `ctx`, NULL if none.
@@ -113,7 +127,9 @@ pub unsafe extern "C" fn SSL_CTX_sess_get_remove_cb(ctx: *mut SslCtx) -> RemoveS
 
 unsafe extern "C" fn get_remove_from(ctx: *mut SslCtx, caller: *const c_void) -> RemoveSessionCb {
     // SAFETY: the caller passes a live ctx or NULL (handled).
-    ffi_boundary!("SSL_CTX_sess_get_remove_cb", { callbacks::remove_from_address(unsafe { registry::get(Kind::Remove, ctx, caller as usize) }) })
+    ffi_boundary!("SSL_CTX_sess_get_remove_cb", {
+        callbacks::remove_from_address(unsafe { registry::get(Kind::Remove, ctx, caller as usize) })
+    })
 }
 
 /// Returns the application's get-session callback for `ctx`, NULL if none.
@@ -128,7 +144,9 @@ pub unsafe extern "C" fn SSL_CTX_sess_get_get_cb(ctx: *mut SslCtx) -> GetSession
 
 unsafe extern "C" fn get_get_from(ctx: *mut SslCtx, caller: *const c_void) -> GetSessionCb {
     // SAFETY: the caller passes a live ctx or NULL (handled).
-    ffi_boundary!("SSL_CTX_sess_get_get_cb", { callbacks::get_from_address(unsafe { registry::get(Kind::Get, ctx, caller as usize) }) })
+    ffi_boundary!("SSL_CTX_sess_get_get_cb", {
+        callbacks::get_from_address(unsafe { registry::get(Kind::Get, ctx, caller as usize) })
+    })
 }
 
 /// sesscb's version, e.g. "0.1.0" (a static string).
@@ -153,7 +171,11 @@ pub unsafe extern "C" fn sesscb_stats(ctx: *const SslCtx, out: *mut stats::sessc
     with_caller!(rdx, x2, stats_from(ctx, out))
 }
 
-unsafe extern "C" fn stats_from(ctx: *const SslCtx, out: *mut stats::sesscb_stats, caller: *const c_void) -> c_int {
+unsafe extern "C" fn stats_from(
+    ctx: *const SslCtx,
+    out: *mut stats::sesscb_stats,
+    caller: *const c_void,
+) -> c_int {
     ffi_boundary!("sesscb_stats", {
         if out.is_null() {
             return stats::STATUS_BAD_ARGUMENT;

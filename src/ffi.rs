@@ -27,8 +27,7 @@ pub type NewSessionFn = unsafe extern "C" fn(*mut Ssl, *mut SslSession) -> c_int
 /// `void (*remove_session_cb)(SSL_CTX *, SSL_SESSION *)`, non-NULL.
 pub type RemoveSessionFn = unsafe extern "C" fn(*mut SslCtx, *mut SslSession);
 /// `SSL_SESSION *(*get_session_cb)(SSL *, const unsigned char *, int, int *)`, non-NULL.
-pub type GetSessionFn =
-    unsafe extern "C" fn(*mut Ssl, *const c_uchar, c_int, *mut c_int) -> *mut SslSession;
+pub type GetSessionFn = unsafe extern "C" fn(*mut Ssl, *const c_uchar, c_int, *mut c_int) -> *mut SslSession;
 
 // The nullable forms that cross the C ABI (Rust guarantees `Option<fn>` has
 // the layout of a C function pointer, NULL being `None`). Spelled out rather

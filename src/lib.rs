@@ -19,8 +19,8 @@
 
 #[macro_use]
 mod boundary;
-mod caller_cache;
 mod callbacks;
+mod caller_cache;
 mod dispatch;
 mod exports;
 mod ffi;

@@ -264,6 +264,7 @@ pub fn new_event(
 }
 
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 pub fn get_event(
     lib: Option<&Libssl>,
     session_ctx: Option<*mut SslCtx>,

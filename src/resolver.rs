@@ -18,9 +18,9 @@ use std::ffi::{CStr, CString, c_char, c_int, c_uchar, c_uint, c_void};
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use crate::callbacks::{self, Address, Kind};
+use crate::caller_cache;
 use crate::ffi::{GetSessionCb, NewSessionCb, RemoveSessionCb, Ssl, SslCtx, SslSession};
 use crate::log;
-use crate::caller_cache;
 
 /// `CRYPTO_EX_INDEX_SSL_CTX`, the same in 1.1.1 and 3.x.
 const CRYPTO_EX_INDEX_SSL_CTX: c_int = 1;
@@ -228,11 +228,7 @@ fn backend_in(name: &CStr, own_base: usize, found_by: &'static str) -> Option<&'
 /// the cache.
 fn attribute_caller(caller: usize) -> Option<((usize, usize), &'static Libssl)> {
     let object = caller_object(caller)?;
-    let scope = if object.is_main_program {
-        Scope::Default
-    } else {
-        Scope::Handle(noload(&object.path)?)
-    };
+    let scope = if object.is_main_program { Scope::Default } else { Scope::Handle(noload(&object.path)?) };
     let ctx_new = scope.symbol(c"SSL_CTX_new");
     if ctx_new.is_null() {
         return None;
@@ -305,13 +301,17 @@ fn load(scope: &Scope, own_base: usize, found_by: &'static str) -> Option<Libssl
             }
             // SAFETY: a non-NULL symbol of this name from libssl/libcrypto
             // has the prototype shared by 1.1.1 and 3.x.
-            unsafe { std::mem::transmute::<*mut c_void, _>(p) }
+            #[allow(clippy::missing_transmute_annotations)]
+            unsafe {
+                std::mem::transmute::<*mut c_void, _>(p)
+            }
         }};
     }
     macro_rules! optional {
         ($name:literal) => {{
             let p = scope.symbol($name);
             // SAFETY: as above; NULL maps to None.
+            #[allow(clippy::missing_transmute_annotations)]
             (!p.is_null()).then(|| unsafe { std::mem::transmute::<*mut c_void, _>(p) })
         }};
     }
@@ -348,7 +348,8 @@ fn load(scope: &Scope, own_base: usize, found_by: &'static str) -> Option<Libssl
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default(),
         // SAFETY: OpenSSL_version_num takes no arguments and only reads.
-        version: version_num.map_or(0, |f| unsafe { f() } as u64),
+        #[allow(clippy::useless_conversion)] // c_ulong is u32 on 32-bit targets
+        version: version_num.map_or(0, |f| u64::from(unsafe { f() })),
         found_by,
         set_new,
         set_remove,
@@ -504,6 +505,107 @@ pub fn is_libssl_file_name(path: &[u8]) -> bool {
     file.starts_with(b"libssl.so")
 }
 
+/// A fake libssl for unit tests: a "ctx" is a struct with the three callback
+/// fields and one ex_data value, and the functions behave like OpenSSL's.
+#[cfg(test)]
+pub mod fake {
+    use super::*;
+    use std::sync::OnceLock;
+
+    const FAKE_EX_INDEX: c_int = 3;
+
+    #[repr(C)]
+    struct FakeCtx {
+        fields: [Address; 3],
+        ex_data: *mut c_void,
+    }
+
+    pub fn new_ctx() -> *mut SslCtx {
+        Box::into_raw(Box::new(FakeCtx { fields: [0; 3], ex_data: std::ptr::null_mut() })).cast()
+    }
+
+    /// # Safety
+    /// `ctx` from `new_ctx`, not yet dropped.
+    pub unsafe fn drop_ctx(ctx: *mut SslCtx) {
+        drop(unsafe { Box::from_raw(ctx.cast::<FakeCtx>()) });
+    }
+
+    /// What is stored in the ctx's field now.
+    pub fn field(ctx: *mut SslCtx, kind: Kind) -> Address {
+        unsafe { (*ctx.cast::<FakeCtx>()).fields[kind.index()] }
+    }
+
+    /// What OpenSSL's SSL_CTX_free does last: run the ex_data free function.
+    pub unsafe fn free_ex_data(ctx: *mut SslCtx) {
+        let value = unsafe { (*ctx.cast::<FakeCtx>()).ex_data };
+        unsafe {
+            crate::registry::ctx_ex_data_free(
+                ctx.cast(),
+                value,
+                std::ptr::null_mut(),
+                FAKE_EX_INDEX,
+                0,
+                std::ptr::null_mut(),
+            )
+        };
+        unsafe { (*ctx.cast::<FakeCtx>()).ex_data = std::ptr::null_mut() };
+    }
+
+    /// A new ctx allocated at a freed one's address: all zero.
+    pub unsafe fn reset(ctx: *mut SslCtx) {
+        unsafe { *ctx.cast::<FakeCtx>() = FakeCtx { fields: [0; 3], ex_data: std::ptr::null_mut() } };
+    }
+
+    unsafe extern "C" fn set_new(ctx: *mut SslCtx, cb: NewSessionCb) {
+        unsafe { (*ctx.cast::<FakeCtx>()).fields[0] = callbacks::new_address(cb) }
+    }
+    unsafe extern "C" fn set_remove(ctx: *mut SslCtx, cb: RemoveSessionCb) {
+        unsafe { (*ctx.cast::<FakeCtx>()).fields[1] = callbacks::remove_address(cb) }
+    }
+    unsafe extern "C" fn set_get(ctx: *mut SslCtx, cb: GetSessionCb) {
+        unsafe { (*ctx.cast::<FakeCtx>()).fields[2] = callbacks::get_address(cb) }
+    }
+    unsafe extern "C" fn get_new(ctx: *mut SslCtx) -> NewSessionCb {
+        callbacks::new_from_address(unsafe { (*ctx.cast::<FakeCtx>()).fields[0] })
+    }
+    unsafe extern "C" fn get_remove(ctx: *mut SslCtx) -> RemoveSessionCb {
+        callbacks::remove_from_address(unsafe { (*ctx.cast::<FakeCtx>()).fields[1] })
+    }
+    unsafe extern "C" fn get_get(ctx: *mut SslCtx) -> GetSessionCb {
+        callbacks::get_from_address(unsafe { (*ctx.cast::<FakeCtx>()).fields[2] })
+    }
+    unsafe extern "C" fn get_ex(ctx: *const SslCtx, index: c_int) -> *mut c_void {
+        assert_eq!(index, FAKE_EX_INDEX);
+        unsafe { (*ctx.cast::<FakeCtx>()).ex_data }
+    }
+    unsafe extern "C" fn set_ex(ctx: *mut SslCtx, index: c_int, value: *mut c_void) -> c_int {
+        assert_eq!(index, FAKE_EX_INDEX);
+        unsafe { (*ctx.cast::<FakeCtx>()).ex_data = value };
+        1
+    }
+
+    pub fn libssl() -> &'static Libssl {
+        static LIB: OnceLock<Libssl> = OnceLock::new();
+        LIB.get_or_init(|| Libssl {
+            path: "fake".into(),
+            base: 1,
+            version: 0,
+            found_by: "test",
+            set_new,
+            set_remove,
+            set_get,
+            get_new,
+            get_remove,
+            get_get,
+            ctx_get_ex_data: get_ex,
+            ctx_set_ex_data: set_ex,
+            session_get_id: None,
+            get_ssl_ctx: None,
+            ex_index: FAKE_EX_INDEX,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -528,6 +630,6 @@ mod tests {
         // Still not cached: a second call searches again and finds nothing.
         assert!(libssl().is_none());
         // A caller inside this test binary has no libssl in its scope either.
-        assert!(for_caller(own_base as usize).is_none());
+        assert!(for_caller(own_base as *const () as usize).is_none());
     }
 }

@@ -87,10 +87,7 @@ pub fn claim(ctx: *mut SslCtx, libssl: Option<&'static Libssl>) -> Option<usize>
         let index = (start + step) % SLOT_COUNT;
         let slot = &SLOTS[index];
         if slot.state.load(Ordering::Relaxed) == FREE
-            && slot
-                .state
-                .compare_exchange(FREE, USED, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
+            && slot.state.compare_exchange(FREE, USED, Ordering::Acquire, Ordering::Relaxed).is_ok()
         {
             FREE_COUNT.fetch_sub(1, Ordering::Relaxed);
             NEXT_HINT.store((index + 1) % SLOT_COUNT, Ordering::Relaxed);
@@ -98,8 +95,10 @@ pub fn claim(ctx: *mut SslCtx, libssl: Option<&'static Libssl>) -> Option<usize>
                 slot.set_callback(kind, 0);
             }
             slot.counters.reset();
-            slot.libssl
-                .store(libssl.map_or(std::ptr::null_mut(), |l| (l as *const Libssl).cast_mut()), Ordering::Release);
+            slot.libssl.store(
+                libssl.map_or(std::ptr::null_mut(), |l| (l as *const Libssl).cast_mut()),
+                Ordering::Release,
+            );
             slot.ctx.store(ctx, Ordering::Release);
             return Some(index);
         }
@@ -115,14 +114,14 @@ pub fn release(index: usize) {
     }
     slot.ctx.store(std::ptr::null_mut(), Ordering::Relaxed);
     slot.libssl.store(std::ptr::null_mut(), Ordering::Relaxed);
-    if slot
-        .state
-        .compare_exchange(USED, FREE, Ordering::Release, Ordering::Relaxed)
-        .is_ok()
-    {
+    if slot.state.compare_exchange(USED, FREE, Ordering::Release, Ordering::Relaxed).is_ok() {
         FREE_COUNT.fetch_add(1, Ordering::Relaxed);
     }
 }
+
+/// Tests that claim slots hold this: the table is process-global.
+#[cfg(test)]
+pub static TEST_SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Slots in use (for tests and diagnostics).
 #[allow(dead_code)]
@@ -142,6 +141,7 @@ mod tests {
     // tests cannot disturb each other's counts.
     #[test]
     fn claim_release_exhaust_and_reuse() {
+        let _serial = TEST_SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         assert_eq!(size_of::<Slot>(), 128, "one ctx costs one 128-byte slot");
 
         let a = claim(fake_ctx(1), None).unwrap();

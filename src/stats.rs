@@ -148,9 +148,7 @@ pub unsafe fn write_truncated(snapshot: &sesscb_stats, out: *mut u8, caller_size
     copy.size = n;
     // SAFETY: the caller guarantees `out` has `caller_size >= n` bytes; the
     // source is a local of at least `n` bytes; the regions cannot overlap.
-    unsafe {
-        std::ptr::copy_nonoverlapping((&copy as *const sesscb_stats).cast::<u8>(), out, n as usize)
-    };
+    unsafe { std::ptr::copy_nonoverlapping((&copy as *const sesscb_stats).cast::<u8>(), out, n as usize) };
     n
 }
 

@@ -1,0 +1,83 @@
+# tests-c: the C scenario programs of the differential suite
+# (docs/test-suite-contract.md) and the Rust runner tests/differential.rs.
+#
+#   make tests-c         all binaries: target/tests-c/{sys,111}/scenarios-{plain,linked,asan}
+#   make tests-c-plain   plain binaries only (no libsesscb.so needed)
+#   make test-c          build everything, then run the differential runner
+#   make test-c-asan     runner with SESSCB_TEST_VARIANT=asan (ASan+UBSan linked, valgrind preload)
+#
+# Uses ROOT, TARGET, LIB from the top Makefile and OSSL111 from mk/openssl111.mk.
+# Every tests-c/scenarios/*.c is compiled in (wildcard), so new scenario files
+# are picked up without editing this file.
+
+OSSL111 ?= $(TARGET)/openssl-1.1.1w
+
+TC_SRC_DIR := $(ROOT)/tests-c
+TC_OUT := $(TARGET)/tests-c
+TC_SRCS := $(TC_SRC_DIR)/harness.c $(TC_SRC_DIR)/scenarios.c \
+           $(sort $(wildcard $(TC_SRC_DIR)/scenarios/*.c))
+TC_HDRS := $(TC_SRC_DIR)/harness.h $(wildcard $(ROOT)/include/*.h)
+TC_CC ?= cc
+TC_CFLAGS := -O1 -g -Wall -Wextra -Werror -I$(TC_SRC_DIR) -I$(ROOT)/include
+TC_ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+TC_SYSLIBS := -ldl -lpthread
+# sesscb must come BEFORE -lssl; --no-as-needed keeps it even though the
+# programs reference none of its own symbols directly.
+TC_SESSCB := -L$(TARGET)/release -Wl,-rpath,$(TARGET)/release -Wl,--no-as-needed -lsesscb -Wl,--as-needed
+
+TC_sys_CPPFLAGS :=
+TC_sys_LDFLAGS :=
+TC_sys_DEPS :=
+TC_111_CPPFLAGS := -I$(OSSL111)/include
+TC_111_LDFLAGS := -L$(OSSL111)/lib -Wl,-rpath,$(OSSL111)/lib
+TC_111_DEPS := $(OSSL111)/lib/libssl.so.1.1
+
+# $(call tc_objs,build,variant) -> object list
+tc_objs = $(patsubst $(TC_SRC_DIR)/%.c,$(TC_OUT)/$(1)/obj-$(2)/%.o,$(TC_SRCS))
+
+# Template: one OpenSSL build ($1 = sys | 111). Binaries are linked to a
+# temporary name and renamed, so a runner started concurrently never executes
+# a half-written file.
+define TC_BUILD
+$(TC_OUT)/$(1)/obj-std/%.o: $(TC_SRC_DIR)/%.c $(TC_HDRS) $(TC_$(1)_DEPS)
+	@mkdir -p $$(dir $$@)
+	$(TC_CC) $(TC_CFLAGS) $(TC_$(1)_CPPFLAGS) -c $$< -o $$@
+
+$(TC_OUT)/$(1)/obj-asan/%.o: $(TC_SRC_DIR)/%.c $(TC_HDRS) $(TC_$(1)_DEPS)
+	@mkdir -p $$(dir $$@)
+	$(TC_CC) $(TC_CFLAGS) $(TC_ASAN_FLAGS) $(TC_$(1)_CPPFLAGS) -c $$< -o $$@
+
+$(TC_OUT)/$(1)/scenarios-plain: $(call tc_objs,$(1),std)
+	$(TC_CC) $(TC_CFLAGS) $$^ -o $$@.tmp $(TC_$(1)_LDFLAGS) -lssl -lcrypto $(TC_SYSLIBS)
+	mv -f $$@.tmp $$@
+
+$(TC_OUT)/$(1)/scenarios-linked: $(call tc_objs,$(1),std) $(LIB)
+	$(TC_CC) $(TC_CFLAGS) $(call tc_objs,$(1),std) -o $$@.tmp $(TC_SESSCB) $(TC_$(1)_LDFLAGS) -lssl -lcrypto $(TC_SYSLIBS)
+	mv -f $$@.tmp $$@
+
+$(TC_OUT)/$(1)/scenarios-asan: $(call tc_objs,$(1),asan) $(LIB)
+	$(TC_CC) $(TC_CFLAGS) $(TC_ASAN_FLAGS) $(call tc_objs,$(1),asan) -o $$@.tmp $(TC_SESSCB) $(TC_$(1)_LDFLAGS) -lssl -lcrypto $(TC_SYSLIBS)
+	mv -f $$@.tmp $$@
+endef
+$(eval $(call TC_BUILD,sys))
+$(eval $(call TC_BUILD,111))
+
+TC_PLAIN_BINS := $(TC_OUT)/sys/scenarios-plain $(TC_OUT)/111/scenarios-plain
+TC_ALL_BINS := $(TC_PLAIN_BINS) \
+               $(foreach b,sys 111,$(TC_OUT)/$(b)/scenarios-linked $(TC_OUT)/$(b)/scenarios-asan)
+
+.PHONY: tests-c tests-c-plain test-c test-c-asan tests-c-clean
+tests-c: $(TC_ALL_BINS)
+tests-c-plain: $(TC_PLAIN_BINS)
+
+# The runner needs the soname link target/release/libsesscb.so.0 (made by the
+# top Makefile's `lib` target) at run time.
+test-c: lib tests-c
+	cd $(ROOT) && SESSCB_TEST_DIR=$(TC_OUT) $(CARGO) test --release --test differential -- --include-ignored
+
+test-c-asan: lib tests-c
+	cd $(ROOT) && SESSCB_TEST_DIR=$(TC_OUT) SESSCB_TEST_VARIANT=asan \
+	    $(CARGO) test --release --test differential -- --include-ignored
+
+tests-c-clean:
+	rm -rf $(TC_OUT)

@@ -188,7 +188,10 @@ unsafe extern "C" fn stats_from(
         let snapshot = if ctx.is_null() {
             PROCESS.snapshot()
         } else {
-            let Some(lib) = resolver::for_caller(caller as usize) else { return stats::STATUS_NO_LIBSSL };
+            // SAFETY: the caller guarantees `ctx` is live.
+            let Some(lib) = (unsafe { resolver::for_ctx(ctx.cast_mut(), caller as usize) }) else {
+                return stats::STATUS_NO_LIBSSL;
+            };
             // SAFETY: the caller guarantees `ctx` is live.
             match unsafe { lib.slot_of(ctx.cast_mut()) } {
                 Some(slot) => crate::slots::get(slot).counters.snapshot(),

@@ -352,6 +352,16 @@ pub fn note_once_pool_full() {
     }
 }
 
+pub fn note_once_unattributed() {
+    static ONCE: AtomicBool = AtomicBool::new(false);
+    if !ONCE.swap(true, Ordering::Relaxed) {
+        note(
+            "ctx_unattributed",
+            "a ctx made by no loaded libssl sesscb can identify: its callbacks are recorded, its real fields left untouched",
+        );
+    }
+}
+
 /// Called by `ffi_boundary!` after catching a panic in sesscb's own code.
 pub fn panic_caught(what: &str) {
     let _ = std::panic::catch_unwind(|| note("internal_error", what));

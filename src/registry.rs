@@ -34,7 +34,7 @@ pub unsafe fn set(kind: Kind, ctx: *mut SslCtx, app: Address, caller: usize) {
         return;
     }
     // SAFETY: forwarded caller guarantee.
-    unsafe { set_in(resolver::for_caller(caller), kind, ctx, app) }
+    unsafe { set_in(resolver::for_ctx(ctx, caller), kind, ctx, app) }
 }
 
 /// `set` once the libssl is known (None: none found).
@@ -88,7 +88,7 @@ pub unsafe fn get(kind: Kind, ctx: *mut SslCtx, caller: usize) -> Address {
         return 0;
     }
     // SAFETY: forwarded caller guarantee.
-    unsafe { get_in(resolver::for_caller(caller), kind, ctx) }
+    unsafe { get_in(resolver::for_ctx(ctx, caller), kind, ctx) }
 }
 
 /// `get` once the libssl is known.

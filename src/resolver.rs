@@ -56,6 +56,12 @@ pub struct Libssl {
     ctx_set_ex_data: unsafe extern "C" fn(*mut SslCtx, c_int, *mut c_void) -> c_int,
     session_get_id: Option<unsafe extern "C" fn(*const SslSession, *mut c_uint) -> *const c_uchar>,
     get_ssl_ctx: Option<unsafe extern "C" fn(*const Ssl) -> *mut SslCtx>,
+    /// `SSL_CTX_get_ssl_method`: a plain field load in every version, and the
+    /// method is static data inside the libssl that made the ctx — how a ctx
+    /// is attributed to its libssl ([`Libssl::owns`]). None in unit tests.
+    ctx_get_ssl_method: Option<unsafe extern "C" fn(*const SslCtx) -> *const c_void>,
+    /// The address range of this libssl's mapped image.
+    image: (usize, usize),
     /// sesscb's SSL_CTX ex_data index (its free function releases the slot).
     ex_index: c_int,
 }
@@ -79,6 +85,43 @@ pub fn libssl() -> Option<&'static Libssl> {
         return Some(unsafe { &*current });
     }
     resolve_default()
+}
+
+/// The libssl that made `ctx`, called from code at `caller` (a return
+/// address, 0 if unknown).
+///
+/// The caller's libssl is the likely answer and is checked with
+/// [`Libssl::owns`]; when it is not the owner (a tail call from another
+/// object, or an object that reaches OpenSSL only through others), every
+/// other loaded libssl is checked. None when no libssl is loaded or none
+/// owns the ctx: the caller then leaves the ctx's real fields alone.
+///
+/// # Safety
+/// `ctx` must be a live `SSL_CTX` of some libssl.
+pub unsafe fn for_ctx(ctx: *mut SslCtx, caller: usize) -> Option<&'static Libssl> {
+    let hint = for_caller(caller)?;
+    // SAFETY: `owns` only loads a field inside the ctx (see there).
+    if unsafe { hint.owns(ctx) } {
+        return Some(hint);
+    }
+    for known in &BACKENDS {
+        let lib = known.load(Ordering::Acquire);
+        // SAFETY: backends are leaked Boxes; `owns` as above.
+        if !lib.is_null() && unsafe { (*lib).owns(ctx) } {
+            return Some(unsafe { &*lib });
+        }
+    }
+    let own = own_base();
+    for path in loaded_libssl_paths() {
+        if let Some(lib) = backend_in(&path, own, "ctx_owner") {
+            // SAFETY: as above.
+            if unsafe { lib.owns(ctx) } {
+                return Some(lib);
+            }
+        }
+    }
+    log::note_once_unattributed();
+    None
 }
 
 /// The libssl whose ctxs the code at `caller` (a return address) handles.
@@ -324,6 +367,9 @@ fn load(scope: &Scope, own_base: usize, found_by: &'static str) -> Option<Libssl
     let ctx_get_ex_data = required!(c"SSL_CTX_get_ex_data");
     let ctx_set_ex_data = required!(c"SSL_CTX_set_ex_data");
     let get_ex_new_index: CryptoGetExNewIndexFn = required!(c"CRYPTO_get_ex_new_index");
+    let ctx_get_ssl_method = required!(c"SSL_CTX_get_ssl_method");
+    let base = object_base(set_new as *mut c_void);
+    let image = caller_object(base).map(|o| (o.start, o.end))?;
     let version_num: Option<unsafe extern "C" fn() -> std::ffi::c_ulong> = optional!(c"OpenSSL_version_num");
 
     let free_fn: ExFreeFn = crate::registry::ctx_ex_data_free;
@@ -343,7 +389,9 @@ fn load(scope: &Scope, own_base: usize, found_by: &'static str) -> Option<Libssl
         return None;
     }
     Some(Libssl {
-        base: object_base(set_new as *mut c_void),
+        base,
+        image,
+        ctx_get_ssl_method: Some(ctx_get_ssl_method),
         path: object_path(set_new as *mut c_void)
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default(),
@@ -395,6 +443,22 @@ impl Libssl {
                 Kind::Get => callbacks::get_address((self.get_get)(ctx)),
             }
         }
+    }
+
+    /// Whether this libssl made `ctx`: its `SSL_CTX_get_ssl_method` (a plain
+    /// load at the method field's offset, which differs between 1.1.1 and
+    /// 3.x) returns a pointer into this libssl's image. Asking the wrong
+    /// libssl reads some other field of the ctx, which is never a pointer
+    /// into that libssl's code or data.
+    ///
+    /// # Safety
+    /// `ctx` must be a live `SSL_CTX` of some libssl (its first 16 bytes
+    /// readable).
+    pub unsafe fn owns(&self, ctx: *mut SslCtx) -> bool {
+        let Some(get_method) = self.ctx_get_ssl_method else { return true };
+        // SAFETY: the caller guarantees `ctx`; the getter only loads a field.
+        let method = unsafe { get_method(ctx) } as usize;
+        self.image.0 <= method && method < self.image.1
     }
 
     /// The slot recorded in the ctx's ex_data, if any. Lock-free in OpenSSL,
@@ -601,6 +665,8 @@ pub mod fake {
             ctx_set_ex_data: set_ex,
             session_get_id: None,
             get_ssl_ctx: None,
+            ctx_get_ssl_method: None,
+            image: (0, 0),
             ex_index: FAKE_EX_INDEX,
         })
     }

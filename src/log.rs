@@ -41,6 +41,10 @@ enum SinkKind {
 struct Sink {
     fd: c_int,
     kind: SinkKind,
+    /// (st_dev, st_ino) of a file sesscb opened itself: a host that closes
+    /// unknown descriptors may reuse the number for its own file, which
+    /// sesscb must then never write into.
+    identity: Option<(u64, u64)>,
 }
 
 static SINK: OnceLock<Sink> = OnceLock::new();
@@ -64,21 +68,25 @@ fn open_sink() -> Sink {
     // so the host's (or another Rust library's) hook is untouched.
     #[cfg(not(test))]
     std::panic::set_hook(Box::new(|_| {}));
-    let off = Sink { fd: -1, kind: SinkKind::Off };
+    let off = Sink { fd: -1, kind: SinkKind::Off, identity: None };
     let Some(target) = std::env::var_os("SESSCB_LOG") else { return off };
-    let fd = if target == "stderr" {
-        2
-    } else if target.is_empty() || target == "0" || target == "off" {
+    if target == "stderr" {
+        return Sink { fd: 2, kind: classify(2), identity: None };
+    }
+    let fd = if target.is_empty() || target == "0" || target == "off" {
         return off;
     } else {
         use std::os::unix::ffi::OsStrExt;
         let Ok(path) = std::ffi::CString::new(target.as_bytes()) else { return off };
-        // SAFETY: open(2) with a valid C string; O_CLOEXEC keeps the fd out of
-        // exec'd children (they inherit SESSCB_LOG and open their own).
+        // SAFETY: open(2) with a valid C string. O_CLOEXEC keeps the fd out
+        // of exec'd children (they inherit SESSCB_LOG and open their own);
+        // O_NONBLOCK keeps a FIFO without a reader from blocking the host
+        // (ENXIO: tracing off) and a stalled reader from stalling it (lines
+        // dropped).
         let fd = unsafe {
             libc::open(
                 path.as_ptr(),
-                libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC,
+                libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NONBLOCK,
                 0o644,
             )
         };
@@ -87,7 +95,13 @@ fn open_sink() -> Sink {
         }
         fd
     };
-    Sink { fd, kind: classify(fd) }
+    Sink { fd, kind: classify(fd), identity: identity(fd) }
+}
+
+fn identity(fd: c_int) -> Option<(u64, u64)> {
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat fills `st`.
+    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
 }
 
 fn classify(fd: c_int) -> SinkKind {
@@ -172,6 +186,12 @@ impl Line {
 
 fn emit(bytes: &[u8]) {
     let sink = sink();
+    if sink.identity.is_some() && identity(sink.fd) != sink.identity {
+        // The host closed our descriptor and the number now names something
+        // else (or nothing): drop the line rather than write into it.
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     // SAFETY: writes a valid buffer to the sink's fd; errors are only counted.
     let written = unsafe {
         match sink.kind {

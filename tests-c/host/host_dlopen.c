@@ -1,0 +1,151 @@
+/* host_dlopen.c -- host-safety case 1: libssl loaded with a *local* dlopen.
+ *
+ * The program is NOT linked to libssl/libcrypto (mk/host.mk asserts it). It
+ * dlopen()s libssl (HOST_LIBSSL, or argv[1]) with RTLD_LOCAL|RTLD_NOW and
+ * resolves every OpenSSL function it needs with dlsym(handle, ...) -- except
+ * the six session-callback functions, which it references by their plain
+ * names, declared by <openssl/ssl.h> and made weak here. The dynamic linker
+ * binds those references from the global scope:
+ *   - under LD_PRELOAD=libsesscb.so they bind to sesscb ("PATH sesscb"),
+ *     which must then find the real libssl although dlsym(RTLD_NEXT) cannot
+ *     see a local library;
+ *   - without it they stay NULL and the program falls back to
+ *     dlsym(handle, name) ("PATH handle"), i.e. plain OpenSSL.
+ * The path is cross-checked against dlsym(RTLD_DEFAULT, name).
+ *
+ * Checks (CHECK lines, exit 1 on any failure): the callbacks fire as
+ * expected for a full handshake and a resumption through the external cache
+ * (new x1, get x1 with a hit, reused), the getters return the application's
+ * pointers, and the *real* getter dlsym(handle, "SSL_CTX_sess_get_*_cb")
+ * returns a sesscb trampoline under sesscb and the application's pointer
+ * without it. The OUTCOME line must be identical in both runs.
+ *
+ * Usage: host_dlopen [path-or-soname-of-libssl]
+ */
+#include "tls_core.c"
+
+#pragma weak SSL_CTX_sess_set_new_cb
+#pragma weak SSL_CTX_sess_set_remove_cb
+#pragma weak SSL_CTX_sess_set_get_cb
+#pragma weak SSL_CTX_sess_get_new_cb
+#pragma weak SSL_CTX_sess_get_remove_cb
+#pragma weak SSL_CTX_sess_get_get_cb
+
+#ifndef HOST_LIBSSL
+#define HOST_LIBSSL "libssl.so.3"
+#endif
+
+int main(int argc, char **argv)
+{
+    const char *path = argc > 1 ? argv[1] : HOST_LIBSSL;
+    void *handle;
+    int plain, via_sesscb;
+    SSL_CTX *ctx;
+    __typeof__(&SSL_CTX_sess_get_new_cb) real_get_new;
+    __typeof__(&SSL_CTX_sess_get_get_cb) real_get_get;
+    __typeof__(&SSL_CTX_sess_get_remove_cb) real_get_remove;
+    new_cb_t real_new;
+    get_cb_t real_get;
+    remove_cb_t real_remove;
+    struct scenario_result sr;
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    CHECK_EQ(loaded_openssl_objects(), 0, "no libssl/libcrypto loaded before dlopen");
+
+    /* Under sesscb, a first call while no libssl is loaded at all: sesscb
+     * must answer (NULL for an unknown ctx) and must not remember that it
+     * found no libssl -- the dlopen below comes later. */
+    if (SSL_CTX_sess_get_new_cb != NULL)
+        check(SSL_CTX_sess_get_new_cb((SSL_CTX *)(uintptr_t)0x5e55cb00) == NULL,
+              "before dlopen: sesscb answers NULL for an unknown ctx");
+
+    handle = dlopen(path, RTLD_LOCAL | RTLD_NOW);
+    if (handle == NULL) {
+        printf("CHECK FAIL dlopen(%s): %s\n", path, dlerror());
+        return 1;
+    }
+    check(dlsym(RTLD_DEFAULT, "SSL_new") == NULL,
+          "libssl is local: dlsym(RTLD_DEFAULT, \"SSL_new\") finds nothing");
+    if (!ossl_load(handle))
+        return 1;
+    printf("OPENSSL 0x%lx\n", F(OpenSSL_version_num)());
+
+    /* The six: plain-name (weak) references, else the handle. */
+    plain = SSL_CTX_sess_set_new_cb != NULL;
+    check((SSL_CTX_sess_set_new_cb != NULL) == (SSL_CTX_sess_set_remove_cb != NULL) &&
+              (SSL_CTX_sess_set_new_cb != NULL) == (SSL_CTX_sess_set_get_cb != NULL) &&
+              (SSL_CTX_sess_set_new_cb != NULL) == (SSL_CTX_sess_get_new_cb != NULL) &&
+              (SSL_CTX_sess_set_new_cb != NULL) == (SSL_CTX_sess_get_remove_cb != NULL) &&
+              (SSL_CTX_sess_set_new_cb != NULL) == (SSL_CTX_sess_get_get_cb != NULL),
+          "the six plain names are all bound or all unbound");
+    check((void *)SSL_CTX_sess_set_new_cb == dlsym(RTLD_DEFAULT, "SSL_CTX_sess_set_new_cb") &&
+              (void *)SSL_CTX_sess_get_get_cb == dlsym(RTLD_DEFAULT, "SSL_CTX_sess_get_get_cb"),
+          "plain names agree with dlsym(RTLD_DEFAULT)");
+    if (plain) {
+        O->set_new = SSL_CTX_sess_set_new_cb;
+        O->set_remove = SSL_CTX_sess_set_remove_cb;
+        O->set_get = SSL_CTX_sess_set_get_cb;
+        O->get_new = SSL_CTX_sess_get_new_cb;
+        O->get_remove = SSL_CTX_sess_get_remove_cb;
+        O->get_get = SSL_CTX_sess_get_get_cb;
+    } else {
+        *(void **)&O->set_new = dlsym(handle, "SSL_CTX_sess_set_new_cb");
+        *(void **)&O->set_remove = dlsym(handle, "SSL_CTX_sess_set_remove_cb");
+        *(void **)&O->set_get = dlsym(handle, "SSL_CTX_sess_set_get_cb");
+        *(void **)&O->get_new = dlsym(handle, "SSL_CTX_sess_get_new_cb");
+        *(void **)&O->get_remove = dlsym(handle, "SSL_CTX_sess_get_remove_cb");
+        *(void **)&O->get_get = dlsym(handle, "SSL_CTX_sess_get_get_cb");
+        check(O->set_new && O->set_remove && O->set_get && O->get_new && O->get_remove && O->get_get,
+              "the six found in the handle");
+        if (h_failed())
+            return 1;
+    }
+    via_sesscb = in_sesscb((void *)O->set_new);
+    printf("PATH %s %s\n", plain ? (via_sesscb ? "sesscb" : "plain-other") : "handle", object_of((void *)O->set_new));
+    check(plain == via_sesscb, "plain names bind to sesscb exactly when they bind at all");
+    *(void **)&g_sesscb_stats = dlsym(RTLD_DEFAULT, "sesscb_stats");
+    check((g_sesscb_stats != NULL) == via_sesscb, "sesscb_stats present exactly under sesscb");
+
+    /* The real getters, straight from libssl. */
+    *(void **)&real_get_new = dlsym(handle, "SSL_CTX_sess_get_new_cb");
+    *(void **)&real_get_get = dlsym(handle, "SSL_CTX_sess_get_get_cb");
+    *(void **)&real_get_remove = dlsym(handle, "SSL_CTX_sess_get_remove_cb");
+    check(real_get_new && real_get_get && real_get_remove && !in_sesscb((void *)real_get_new),
+          "real getters found in libssl (%s)", object_of((void *)real_get_new));
+    if (h_failed())
+        return 1;
+
+    /* A first ctx, kept alive, to look at the real fields. */
+    ctx = server_ctx();
+    check(ctx != NULL, "probe ctx");
+    if (ctx == NULL)
+        return 1;
+    set_all(ctx);
+    check(getters_match(ctx), "getters return the application's pointers");
+    real_new = real_get_new(ctx);
+    real_get = real_get_get(ctx);
+    real_remove = real_get_remove(ctx);
+    check(real_new != NULL && real_get != NULL && real_remove != NULL, "real fields are set");
+    if (via_sesscb) {
+        check(real_new != cb_new && real_get != cb_get && real_remove != cb_remove,
+              "real getters return something other than the application's pointers");
+        check(in_sesscb((void *)real_new) && in_sesscb((void *)real_get) && in_sesscb((void *)real_remove),
+              "... namely sesscb trampolines (%s)", object_of((void *)real_new));
+        printf("REALGET trampoline\n");
+    } else {
+        check(real_new == cb_new && real_get == cb_get && real_remove == cb_remove,
+              "without sesscb the real getters return the application's pointers");
+        printf("REALGET app\n");
+    }
+    /* Clearing works through the path too. */
+    O->set_new(ctx, NULL);
+    check(O->get_new(ctx) == NULL && real_get_new(ctx) == NULL, "set NULL clears (getter and real field)");
+    check(O->get_get(ctx) == cb_get, "clearing one kind leaves the others");
+    F(SSL_CTX_free)(ctx);
+
+    sr = run_scenario("dlopen");
+    (void)sr;
+
+    printf("RESULT %s\n", h_failed() ? "FAIL" : "PASS");
+    return h_failed() ? 1 : 0;
+}

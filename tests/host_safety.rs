@@ -703,8 +703,8 @@ fn log_fifo_without_reader_does_not_block_host() {
 }
 
 /// A host that closes descriptors it does not know (as daemons do) and then
-/// opens its own file gets sesscb's trace lines written into that file:
-/// sesscb keeps writing to the fd number it opened.
+/// opens its own file may get sesscb's old fd number: sesscb checks the
+/// file's identity before each line and never writes into the host's file.
 #[test]
 #[ignore = "needs make"]
 fn log_fd_closed_and_reused_by_host_is_never_written() {

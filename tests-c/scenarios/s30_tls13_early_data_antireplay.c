@@ -1,0 +1,188 @@
+/* Scenario 30: TLS1.3 early data with anti-replay (spec 9.2 #30, 2.2 "TLS1.3
+ * path", R10, probe S11).
+ *
+ * The server sets max_early_data > 0 (anti-replay on by default), so it uses
+ * stateful tickets and caches them even though we never rely on remove_cb for
+ * that. A resumption consumes the ticket: SSL_CTX_remove_session(session_ctx,
+ * sess) fires remove x1 (single use).
+ *  A  internal lookup+store, get[A] returns NULL: resume -> internal hit,
+ *     remove x1, resumed, new x1. Replaying the same ticket -> internal miss,
+ *     get x1 (NULL), no remove, not resumed (full handshake, new x2).
+ *  B  SERVER|NO_INTERNAL_LOOKUP, get returns the kept object: get x1, then
+ *     remove x1 (found in the cache), resumed.
+ *  C  SERVER|NO_INTERNAL (no store): get x1, remove x1 (remove_session
+ *     returns 0: not cached) and NOT resumed.
+ *  D  as A but with real 0-RTT data: early data accepted, remove x1; the
+ *     replayed 0-RTT attempt is rejected (full handshake). */
+#include "../harness.h"
+
+#include <string.h>
+
+static unsigned int s30_idctr;
+
+static int s30_gen_id(SSL *ssl, unsigned char *id, unsigned int *len)
+{
+    unsigned int n = __atomic_add_fetch(&s30_idctr, 1, __ATOMIC_SEQ_CST);
+    (void)ssl;
+    memset(id, 0, *len);
+    id[0] = (unsigned char)n;
+    id[1] = (unsigned char)(n >> 8);
+    id[2] = 0x30;
+    return 1;
+}
+
+struct s30_snap { int n_new, n_get, n_remove; };
+
+static void s30_snap(struct s30_snap *s)
+{
+    s->n_new = h_cfg[H_A].n_new;
+    s->n_get = h_cfg[H_A].n_get;
+    s->n_remove = h_cfg[H_A].n_remove;
+}
+
+/* 0-RTT attempt: client writes one early byte, server reads early data.
+ * Returns the server's early data status (SSL_EARLY_DATA_*), -1 on error. */
+static int s30_early(h_pair *p, int *got_early)
+{
+    unsigned char buf[16];
+    size_t w = 0, r = 0;
+    int round, st, srv_done = 0;
+
+    *got_early = 0;
+    if (SSL_write_early_data(p->c, "E", 1, &w) != 1) {
+        ev("early: SSL_write_early_data failed");
+        ERR_clear_error();
+        return -1;
+    }
+    for (round = 0; round < 32 && !srv_done; round++) {
+        st = SSL_read_early_data(p->s, buf, sizeof(buf), &r);
+        if (st == SSL_READ_EARLY_DATA_SUCCESS) {
+            *got_early += (int)r;
+            continue;
+        }
+        if (st == SSL_READ_EARLY_DATA_FINISH) {
+            srv_done = 1;
+            break;
+        }
+        st = SSL_get_error(p->s, 0);
+        if (st != SSL_ERROR_WANT_READ && st != SSL_ERROR_WANT_WRITE) {
+            ev("early: server SSL_read_early_data error");
+            ERR_clear_error();
+            return -1;
+        }
+        (void)SSL_do_handshake(p->c);
+    }
+    ERR_clear_error();
+    return SSL_get_early_data_status(p->s);
+}
+
+static void s30_run(char variant)
+{
+    SSL_CTX *sctx = h_server_ctx("sctx", TLS1_3_VERSION, TLS1_3_VERSION);
+    SSL_CTX *cctx = h_client_ctx("cctx", TLS1_3_VERSION, TLS1_3_VERSION);
+    long mode = SSL_SESS_CACHE_SERVER;
+    struct s30_snap a, b;
+    SSL_SESSION *c1;
+    h_pair *p;
+    int ok, sreused, st, got;
+    long number;
+    char label[8];
+
+    snprintf(label, sizeof(label), "%c", variant);
+    if (variant == 'B')
+        mode |= SSL_SESS_CACHE_NO_INTERNAL_LOOKUP;
+    if (variant == 'C')
+        mode |= SSL_SESS_CACHE_NO_INTERNAL;
+    ev("--- variant %s", label);
+    h_cfg_reset();
+    SSL_CTX_set_max_early_data(sctx, 1024);
+    SSL_CTX_set_session_cache_mode(sctx, mode);
+    SSL_CTX_set_generate_session_id(sctx, s30_gen_id);
+    SSL_CTX_set_info_callback(sctx, h_info_cb);
+    h_set_all(sctx, H_A);
+    if (variant == 'B' || variant == 'C') {
+        h_cfg[H_A].new_ret = 1;
+        h_cfg[H_A].get_mode = H_GET_KEPT;
+    }
+
+    p = h_connect(cctx, sctx, NULL, NULL, "full", &ok);
+    CHECK(ok, "%s: full ok", label);
+    CHECK_EQ(h_cfg[H_A].n_new, 2, "%s: full: new x2", label);
+    number = h_sess_number(sctx);
+    ev("number(sctx)=%ld", number);
+    CHECK_EQ(number, variant == 'C' ? 0 : 2,
+             "%s: stateful tickets cached (max_early_data, anti-replay)", label);
+    c1 = h_client_session(p);
+    h_pair_free(p, 1);
+    ev("client ticket #%ld max_early_data=%u", h_serial(c1),
+       (unsigned)SSL_SESSION_get_max_early_data(c1));
+    CHECK(SSL_SESSION_get_max_early_data(c1) > 0, "%s: ticket allows early data", label);
+
+    /* first use of the ticket */
+    s30_snap(&a);
+    p = h_pair_new(cctx, sctx, NULL, c1);
+    got = 0;
+    st = -2;
+    if (variant == 'D') {
+        st = s30_early(p, &got);
+        ev("early: status=%d bytes=%d", st, got);
+    }
+    ok = h_pair_handshake(p);
+    h_pair_print(p, "resume1");
+    if (ok)
+        (void)h_pair_server_to_client(p);
+    sreused = SSL_session_reused(p->s);
+    s30_snap(&b);
+    CHECK(ok, "%s: resume1 handshake ok", label);
+    CHECK_EQ(b.n_get - a.n_get, (variant == 'B' || variant == 'C') ? 1 : 0, "%s: resume1 get", label);
+    CHECK_EQ(b.n_remove - a.n_remove, 1, "%s: resume1 remove x1 (anti-replay, single use)", label);
+    CHECK_EQ(sreused, variant == 'C' ? 0 : 1, "%s: resume1 reused", label);
+    CHECK_EQ(b.n_new - a.n_new, variant == 'C' ? 2 : 1, "%s: resume1 new", label);
+    if (variant == 'D') {
+        CHECK_EQ(st, SSL_EARLY_DATA_ACCEPTED, "D: early data accepted");
+        CHECK_EQ(got, 1, "D: early byte received");
+    }
+    ev("number(sctx)=%ld", h_sess_number(sctx));
+    h_pair_free(p, 1);
+
+    /* replay of the same ticket (A and D only) */
+    if (variant == 'A' || variant == 'D') {
+        s30_snap(&a);
+        p = h_pair_new(cctx, sctx, NULL, c1);
+        if (variant == 'D') {
+            st = s30_early(p, &got);
+            ev("early: status=%d bytes=%d", st, got);
+        }
+        ok = h_pair_handshake(p);
+        h_pair_print(p, "replay");
+        if (ok)
+            (void)h_pair_server_to_client(p);
+        sreused = SSL_session_reused(p->s);
+        s30_snap(&b);
+        CHECK(ok, "%s: replay handshake ok", label);
+        CHECK_EQ(b.n_get - a.n_get, 1, "%s: replay: internal miss -> get x1", label);
+        CHECK_EQ(b.n_remove - a.n_remove, 0, "%s: replay: remove x0", label);
+        CHECK_EQ(sreused, 0, "%s: replay: not resumed", label);
+        CHECK_EQ(b.n_new - a.n_new, 2, "%s: replay: full handshake, new x2", label);
+        if (variant == 'D') {
+            CHECK_EQ(st, SSL_EARLY_DATA_REJECTED, "D: replayed early data rejected");
+            CHECK_EQ(got, 0, "D: no early byte on replay");
+        }
+        ev("number(sctx)=%ld", h_sess_number(sctx));
+        h_pair_free(p, 1);
+    }
+
+    h_sess_free(c1);
+    h_free_kept(H_A);
+    h_ctx_free(cctx);
+    h_ctx_free(sctx);
+}
+
+int scenario_30(void)
+{
+    s30_run('A');
+    s30_run('B');
+    s30_run('C');
+    s30_run('D');
+    return h_result();
+}

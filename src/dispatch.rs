@@ -12,7 +12,7 @@ use crate::ffi::{Ssl, SslCtx, SslSession};
 use crate::log;
 use crate::shared;
 use crate::slots::{self, Slot};
-use crate::stats::PROCESS;
+use crate::stats::SHARED;
 use crate::trampolines::SLOT_COUNT;
 
 /// Where trampoline `index` leads: the application's callback and, for a
@@ -49,11 +49,7 @@ pub unsafe fn on_new(ssl: *mut Ssl, sess: *mut SslSession, index: usize) -> c_in
     // OpenSSL consulted; the arguments are OpenSSL's, untouched.
     let ret = unsafe { app(ssl, sess) };
     let _ = std::panic::catch_unwind(|| {
-        let kept = ret != 0;
-        PROCESS.record_new(kept);
-        if let Some(slot) = slot {
-            slot.counters.record_new(kept);
-        }
+        slot.map_or(&SHARED, |s| &s.counters).record_new(ret != 0);
         if log::enabled() {
             log::new_event(tracing_libssl(slot), slot.map(Slot::ctx), ssl, sess, ret);
         }
@@ -85,10 +81,7 @@ pub unsafe fn on_get(
         let hit = !session.is_null();
         // SAFETY: as above; read after the application wrote it.
         let copy_out = if hit && !copy.is_null() { unsafe { *copy } } else { 1 };
-        PROCESS.record_get(hit, copy_out == 0);
-        if let Some(slot) = slot {
-            slot.counters.record_get(hit, copy_out == 0);
-        }
+        slot.map_or(&SHARED, |s| &s.counters).record_get(hit, copy_out == 0);
         if tracing {
             // SAFETY: as above.
             let copy_after = if copy.is_null() { copy_out } else { unsafe { *copy } };
@@ -118,10 +111,7 @@ pub unsafe fn on_remove(ctx: *mut SslCtx, sess: *mut SslSession, index: usize) {
     // SAFETY: the application's remove callback with OpenSSL's own arguments.
     unsafe { app(ctx, sess) };
     let _ = std::panic::catch_unwind(|| {
-        PROCESS.record_remove();
-        if let Some(slot) = slot {
-            slot.counters.record_remove();
-        }
+        slot.map_or(&SHARED, |s| &s.counters).record_remove();
         if log::enabled() {
             log::remove_event(tracing_libssl(slot), ctx, sess);
         }

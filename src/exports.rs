@@ -17,7 +17,8 @@ use crate::callbacks::{self, Kind};
 use crate::ffi::{GetSessionCb, NewSessionCb, RemoveSessionCb, SslCtx};
 use crate::registry;
 use crate::resolver;
-use crate::stats::{self, PROCESS};
+use crate::slots;
+use crate::stats;
 
 /// Body of an exported entry: on x86_64/aarch64 a naked tail jump to `$imp`
 /// with the return address appended as the next argument (`$x86`/`$arm` is
@@ -186,15 +187,14 @@ unsafe extern "C" fn stats_from(
             return stats::STATUS_BAD_ARGUMENT;
         }
         let snapshot = if ctx.is_null() {
-            PROCESS.snapshot()
+            stats::process_snapshot()
         } else {
             // SAFETY: the caller guarantees `ctx` is live.
-            let Some(lib) = (unsafe { resolver::for_ctx(ctx.cast_mut(), caller as usize) }) else {
+            if unsafe { resolver::for_ctx(ctx.cast_mut(), caller as usize) }.is_none() {
                 return stats::STATUS_NO_LIBSSL;
-            };
-            // SAFETY: the caller guarantees `ctx` is live.
-            match unsafe { lib.slot_of(ctx.cast_mut()) } {
-                Some(slot) => crate::slots::get(slot).counters.snapshot(),
+            }
+            match slots::find(ctx.cast_mut()) {
+                Some(slot) => slots::get(slot).counters.snapshot(),
                 None => return stats::STATUS_UNTRACKED_CTX,
             }
         };

@@ -18,9 +18,8 @@ use crate::sync::ForkAwareLock;
 use crate::trampolines::{self, SLOT_COUNT};
 use crate::unresolved;
 
-/// Serialises the first attach of a ctx: OpenSSL's ex_data write is not
-/// safe against a concurrent write on the same ctx, and plain OpenSSL's
-/// setters are single stores, so sesscb must not be less safe than them.
+/// Serialises slot claims, so two threads setting the first callbacks of the
+/// same ctx at once end up sharing one slot.
 static ATTACH_LOCK: ForkAwareLock = ForkAwareLock::new();
 
 /// `SSL_CTX_sess_set_*_cb(ctx, cb)` called from code at address `caller`
@@ -51,14 +50,14 @@ unsafe fn set_in(lib: Option<&'static Libssl>, kind: Kind, ctx: *mut SslCtx, app
     // libssl the calling code uses, hence the one that made it.
     unsafe {
         if app == 0 {
-            if let Some(slot) = lib.slot_of(ctx) {
+            if let Some(slot) = slots::find(ctx) {
                 slots::get(slot).set_callback(kind, 0);
             }
             lib.set(kind, ctx, 0);
             log::set_event(kind, ctx, 0, Route::Cleared);
             return;
         }
-        let (installed, route) = match lib.slot_of(ctx).or_else(|| attach(lib, ctx)) {
+        let (installed, route) = match slots::find(ctx).or_else(|| attach(lib, ctx)) {
             Some(slot) => {
                 // Publish the application's pointer before the trampoline
                 // can be reached through the real field.
@@ -113,8 +112,7 @@ unsafe fn application_pointer(lib: &Libssl, kind: Kind, ctx: *mut SslCtx) -> Add
     if real == 0 {
         return 0;
     }
-    // SAFETY: as above.
-    if let Some(slot) = unsafe { lib.slot_of(ctx) } {
+    if let Some(slot) = slots::find(ctx) {
         if real == trampolines::address(kind, slot) {
             return slots::get(slot).callback(kind);
         }
@@ -126,52 +124,33 @@ unsafe fn application_pointer(lib: &Libssl, kind: Kind, ctx: *mut SslCtx) -> Add
     real
 }
 
-/// Gives `ctx` a slot and records it in the ctx's ex_data. None when every
-/// slot is taken or OpenSSL cannot allocate.
-///
-/// # Safety
-/// `ctx` must be a live `SSL_CTX` of `lib`.
-unsafe fn attach(lib: &'static Libssl, ctx: *mut SslCtx) -> Option<usize> {
+/// Gives `ctx` a slot. None when no slot near its hash is free.
+fn attach(lib: &'static Libssl, ctx: *mut SslCtx) -> Option<usize> {
     let _guard = ATTACH_LOCK.lock();
-    // SAFETY: the caller guarantees `ctx`; ATTACH_LOCK excludes other attaches.
-    unsafe {
-        if let Some(slot) = lib.slot_of(ctx) {
-            return Some(slot);
-        }
-        let slot = slots::claim(ctx, Some(lib))?;
-        if lib.record_slot(ctx, slot) {
-            Some(slot)
-        } else {
-            slots::release(slot);
-            None
-        }
-    }
+    // Re-check under the lock: another thread may have attached it.
+    slots::find(ctx).or_else(|| slots::claim(ctx, Some(lib)))
 }
 
-/// The SSL_CTX ex_data free function: OpenSSL calls it for every ctx it
-/// frees, after the final flush's remove callbacks (spec §4.2), when no SSL
-/// can reach the ctx. Releases the ctx's slot.
+/// The SSL_CTX ex_data free function. sesscb stores no ex_data value:
+/// OpenSSL calls every registered free function for every ctx it frees,
+/// after the final flush's remove callbacks (spec §4.2), when no SSL can
+/// reach the ctx. Releases the ctx's slot, if it has one.
 pub unsafe extern "C" fn ctx_ex_data_free(
     parent: *mut c_void,
-    value: *mut c_void,
+    _value: *mut c_void,
     _ad: *mut c_void,
     index: c_int,
     _argl: c_long,
     _argp: *mut c_void,
 ) {
     ffi_boundary!("ctx_ex_data_free", {
-        let Some(slot) = (value as usize).checked_sub(1) else { return };
-        // Only our own index carries slot numbers (a spare index registered by
-        // a lost resolve race never has a value), and with two libssls each
-        // has its own index: the slot must belong to this very ctx and libssl.
-        if slot >= SLOT_COUNT {
-            return;
-        }
-        let owner = slots::get(slot);
-        let ours = owner.libssl().is_some_and(|lib| lib.is_own_ex_index(index));
-        if ours && owner.ctx() == parent.cast::<SslCtx>() {
-            log::ctx_freed(parent.cast(), slot);
-            slots::release(slot);
+        let ctx = parent.cast::<SslCtx>();
+        let Some(slot) = slots::find(ctx) else { return };
+        // With two libssls each calls this with its own index; a spare index
+        // from a lost resolve race belongs to no slot's libssl.
+        if slots::get(slot).libssl().is_none_or(|lib| lib.is_own_ex_index(index)) {
+            log::ctx_freed(ctx, slot);
+            slots::release(slot, ctx);
         }
     })
 }
@@ -265,7 +244,7 @@ mod tests {
             assert_eq!(REMOVE_CTX.load(Ordering::SeqCst), ctx as usize);
 
             // Counters for this ctx.
-            let slot = lib.slot_of(ctx).unwrap();
+            let slot = slots::find(ctx).unwrap();
             let stats = slots::get(slot).counters.snapshot();
             assert_eq!((stats.new_calls, stats.new_kept), (2, 2));
             assert_eq!((stats.get_calls, stats.get_hits, stats.get_copy0), (1, 1, 1));
@@ -306,7 +285,7 @@ mod tests {
                 let ctx = fake::new_ctx();
                 set_in(Some(lib), Kind::Remove, ctx, app_remove as *const () as usize);
                 ctxs.push(ctx);
-                if lib.slot_of(ctx).is_none() {
+                if slots::find(ctx).is_none() {
                     break;
                 }
             }

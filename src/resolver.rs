@@ -52,8 +52,6 @@ pub struct Libssl {
     get_new: unsafe extern "C" fn(*mut SslCtx) -> NewSessionCb,
     get_remove: unsafe extern "C" fn(*mut SslCtx) -> RemoveSessionCb,
     get_get: unsafe extern "C" fn(*mut SslCtx) -> GetSessionCb,
-    ctx_get_ex_data: unsafe extern "C" fn(*const SslCtx, c_int) -> *mut c_void,
-    ctx_set_ex_data: unsafe extern "C" fn(*mut SslCtx, c_int, *mut c_void) -> c_int,
     session_get_id: Option<unsafe extern "C" fn(*const SslSession, *mut c_uint) -> *const c_uchar>,
     get_ssl_ctx: Option<unsafe extern "C" fn(*const Ssl) -> *mut SslCtx>,
     /// `SSL_CTX_get_ssl_method`: a plain field load in every version, and the
@@ -62,7 +60,8 @@ pub struct Libssl {
     ctx_get_ssl_method: Option<unsafe extern "C" fn(*const SslCtx) -> *const c_void>,
     /// The address range of this libssl's mapped image.
     image: (usize, usize),
-    /// sesscb's SSL_CTX ex_data index (its free function releases the slot).
+    /// sesscb's SSL_CTX ex_data index: never given a value, registered only
+    /// for its free function, which OpenSSL calls for every ctx it frees.
     ex_index: c_int,
 }
 
@@ -364,8 +363,6 @@ fn load(scope: &Scope, own_base: usize, found_by: &'static str) -> Option<Libssl
     let get_new = required!(c"SSL_CTX_sess_get_new_cb");
     let get_remove = required!(c"SSL_CTX_sess_get_remove_cb");
     let get_get = required!(c"SSL_CTX_sess_get_get_cb");
-    let ctx_get_ex_data = required!(c"SSL_CTX_get_ex_data");
-    let ctx_set_ex_data = required!(c"SSL_CTX_set_ex_data");
     let get_ex_new_index: CryptoGetExNewIndexFn = required!(c"CRYPTO_get_ex_new_index");
     let ctx_get_ssl_method = required!(c"SSL_CTX_get_ssl_method");
     let base = object_base(set_new as *mut c_void);
@@ -405,8 +402,6 @@ fn load(scope: &Scope, own_base: usize, found_by: &'static str) -> Option<Libssl
         get_new,
         get_remove,
         get_get,
-        ctx_get_ex_data,
-        ctx_set_ex_data,
         session_get_id: optional!(c"SSL_SESSION_get_id"),
         get_ssl_ctx: optional!(c"SSL_get_SSL_CTX"),
         ex_index,
@@ -459,28 +454,6 @@ impl Libssl {
         // SAFETY: the caller guarantees `ctx`; the getter only loads a field.
         let method = unsafe { get_method(ctx) } as usize;
         self.image.0 <= method && method < self.image.1
-    }
-
-    /// The slot recorded in the ctx's ex_data, if any. Lock-free in OpenSSL,
-    /// so usable during `SSL_CTX_free` and under `ctx->lock`.
-    ///
-    /// # Safety
-    /// `ctx` must be a live (possibly dying) `SSL_CTX` of this libssl.
-    pub unsafe fn slot_of(&self, ctx: *mut SslCtx) -> Option<usize> {
-        // SAFETY: the caller guarantees `ctx`.
-        let value = unsafe { (self.ctx_get_ex_data)(ctx, self.ex_index) } as usize;
-        value.checked_sub(1)
-    }
-
-    /// Records `slot` in the ctx's ex_data. False if OpenSSL could not
-    /// allocate.
-    ///
-    /// # Safety
-    /// `ctx` must be a live `SSL_CTX` of this libssl, not concurrently
-    /// attached by another thread (see `registry::attach`).
-    pub unsafe fn record_slot(&self, ctx: *mut SslCtx, slot: usize) -> bool {
-        // SAFETY: the caller guarantees `ctx` and exclusion.
-        unsafe { (self.ctx_set_ex_data)(ctx, self.ex_index, (slot + 1) as *mut c_void) == 1 }
     }
 
     /// Whether `index` is sesscb's ex_data index in this libssl.
@@ -570,7 +543,7 @@ pub fn is_libssl_file_name(path: &[u8]) -> bool {
 }
 
 /// A fake libssl for unit tests: a "ctx" is a struct with the three callback
-/// fields and one ex_data value, and the functions behave like OpenSSL's.
+/// fields, and the functions behave like OpenSSL's.
 #[cfg(test)]
 pub mod fake {
     use super::*;
@@ -581,11 +554,10 @@ pub mod fake {
     #[repr(C)]
     struct FakeCtx {
         fields: [Address; 3],
-        ex_data: *mut c_void,
     }
 
     pub fn new_ctx() -> *mut SslCtx {
-        Box::into_raw(Box::new(FakeCtx { fields: [0; 3], ex_data: std::ptr::null_mut() })).cast()
+        Box::into_raw(Box::new(FakeCtx { fields: [0; 3] })).cast()
     }
 
     /// # Safety
@@ -601,23 +573,21 @@ pub mod fake {
 
     /// What OpenSSL's SSL_CTX_free does last: run the ex_data free function.
     pub unsafe fn free_ex_data(ctx: *mut SslCtx) {
-        let value = unsafe { (*ctx.cast::<FakeCtx>()).ex_data };
         unsafe {
             crate::registry::ctx_ex_data_free(
                 ctx.cast(),
-                value,
+                std::ptr::null_mut(),
                 std::ptr::null_mut(),
                 FAKE_EX_INDEX,
                 0,
                 std::ptr::null_mut(),
             )
         };
-        unsafe { (*ctx.cast::<FakeCtx>()).ex_data = std::ptr::null_mut() };
     }
 
     /// A new ctx allocated at a freed one's address: all zero.
     pub unsafe fn reset(ctx: *mut SslCtx) {
-        unsafe { *ctx.cast::<FakeCtx>() = FakeCtx { fields: [0; 3], ex_data: std::ptr::null_mut() } };
+        unsafe { *ctx.cast::<FakeCtx>() = FakeCtx { fields: [0; 3] } };
     }
 
     unsafe extern "C" fn set_new(ctx: *mut SslCtx, cb: NewSessionCb) {
@@ -638,15 +608,6 @@ pub mod fake {
     unsafe extern "C" fn get_get(ctx: *mut SslCtx) -> GetSessionCb {
         callbacks::get_from_address(unsafe { (*ctx.cast::<FakeCtx>()).fields[2] })
     }
-    unsafe extern "C" fn get_ex(ctx: *const SslCtx, index: c_int) -> *mut c_void {
-        assert_eq!(index, FAKE_EX_INDEX);
-        unsafe { (*ctx.cast::<FakeCtx>()).ex_data }
-    }
-    unsafe extern "C" fn set_ex(ctx: *mut SslCtx, index: c_int, value: *mut c_void) -> c_int {
-        assert_eq!(index, FAKE_EX_INDEX);
-        unsafe { (*ctx.cast::<FakeCtx>()).ex_data = value };
-        1
-    }
 
     pub fn libssl() -> &'static Libssl {
         static LIB: OnceLock<Libssl> = OnceLock::new();
@@ -661,8 +622,6 @@ pub mod fake {
             get_new,
             get_remove,
             get_get,
-            ctx_get_ex_data: get_ex,
-            ctx_set_ex_data: set_ex,
             session_get_id: None,
             get_ssl_ctx: None,
             ctx_get_ssl_method: None,

@@ -3,11 +3,14 @@
 //! slot k's trampoline means "ctx k's callback" — exactly the `session_ctx`
 //! OpenSSL consulted, whatever `SSL_get_SSL_CTX` says by then.
 //!
-//! The table is static and lock-free: slots are claimed with a CAS in the
-//! setter and released from the ctx's ex_data free function, which OpenSSL
-//! runs after the ctx's last remove callback, when no SSL can reach it.
+//! The table is static and doubles as the ctx → slot map: a ctx lives within
+//! `PROBE_LIMIT` slots of its hash, so finding it costs a few loads and
+//! nothing is allocated per ctx (not even OpenSSL ex_data). Slots are
+//! claimed under the registry's attach lock and released from sesscb's
+//! SSL_CTX ex_data free function, which OpenSSL runs for every ctx after its
+//! last remove callback, when no SSL can reach it.
 
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use crate::callbacks::{Address, Kind};
 use crate::ffi::SslCtx;
@@ -15,14 +18,20 @@ use crate::resolver::Libssl;
 use crate::stats::Counters;
 use crate::trampolines::SLOT_COUNT;
 
-const FREE: u32 = 0;
-const USED: u32 = 1;
+/// A slot that never held a ctx: ends a probe.
+const EMPTY: usize = 0;
+/// A slot whose ctx was freed: reusable, but a probe goes on past it.
+const TOMBSTONE: usize = 1;
+/// How far from its hash a ctx may live. Bounds every lookup, including the
+/// one the free function does for each ctx the process frees; a ctx that
+/// finds no room within it uses the shared trampolines instead.
+pub(crate) const PROBE_LIMIT: usize = 16;
 
 /// One ctx's state: 128 bytes, its own cache lines.
 #[repr(C, align(128))]
 pub struct Slot {
-    state: AtomicU32,
-    ctx: AtomicPtr<SslCtx>,
+    /// The ctx's address, or EMPTY / TOMBSTONE.
+    ctx: AtomicUsize,
     /// The libssl that owns `ctx` (a process may hold two).
     libssl: AtomicPtr<Libssl>,
     callbacks: [AtomicUsize; 3],
@@ -32,8 +41,7 @@ pub struct Slot {
 impl Slot {
     const fn new() -> Self {
         Slot {
-            state: AtomicU32::new(FREE),
-            ctx: AtomicPtr::new(std::ptr::null_mut()),
+            ctx: AtomicUsize::new(EMPTY),
             libssl: AtomicPtr::new(std::ptr::null_mut()),
             callbacks: [const { AtomicUsize::new(0) }; 3],
             counters: Counters::new(),
@@ -52,9 +60,11 @@ impl Slot {
         self.callbacks[kind.index()].store(address, Ordering::Release);
     }
 
+    /// The slot's ctx, NULL if it has none.
     #[inline]
     pub fn ctx(&self) -> *mut SslCtx {
-        self.ctx.load(Ordering::Relaxed)
+        let ctx = self.ctx.load(Ordering::Relaxed);
+        if ctx == EMPTY || ctx == TOMBSTONE { std::ptr::null_mut() } else { ctx as *mut SslCtx }
     }
 
     /// The libssl that owns this slot's ctx (None in unit tests).
@@ -67,120 +77,148 @@ impl Slot {
 }
 
 static SLOTS: [Slot; SLOT_COUNT] = [const { Slot::new() }; SLOT_COUNT];
-/// Free slots left; lets a full table fall back in O(1).
-static FREE_COUNT: AtomicUsize = AtomicUsize::new(SLOT_COUNT);
-/// Where the next search starts, so claims are O(1) in the common case.
-static NEXT_HINT: AtomicUsize = AtomicUsize::new(0);
 
 #[inline]
 pub fn get(index: usize) -> &'static Slot {
     &SLOTS[index]
 }
 
-/// Claims a free slot for `ctx`, with cleared callbacks and counters.
-pub fn claim(ctx: *mut SslCtx, libssl: Option<&'static Libssl>) -> Option<usize> {
-    if FREE_COUNT.load(Ordering::Relaxed) == 0 {
-        return None;
+/// Every slot, for summing counters.
+pub fn all() -> &'static [Slot] {
+    &SLOTS
+}
+
+/// Where a ctx's probe starts: Fibonacci hashing of the address (allocator
+/// addresses share their low bits, so those are shifted out first).
+#[inline]
+fn home(ctx: usize) -> usize {
+    const BITS: u32 = SLOT_COUNT.trailing_zeros();
+    ((ctx >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize) >> (usize::BITS - BITS)) % SLOT_COUNT
+}
+
+/// The slot holding `ctx`, if any. Lock-free.
+#[inline]
+pub fn find(ctx: *mut SslCtx) -> Option<usize> {
+    let key = ctx as usize;
+    let start = home(key);
+    for step in 0..PROBE_LIMIT {
+        let index = (start + step) % SLOT_COUNT;
+        match SLOTS[index].ctx.load(Ordering::Acquire) {
+            found if found == key => return Some(index),
+            EMPTY => return None,
+            _ => {}
+        }
     }
-    let start = NEXT_HINT.load(Ordering::Relaxed);
-    for step in 0..SLOT_COUNT {
+    None
+}
+
+/// Claims a slot for `ctx` (not yet in the table), with cleared callbacks
+/// and counters. The caller serialises claims (registry's attach lock).
+pub fn claim(ctx: *mut SslCtx, libssl: Option<&'static Libssl>) -> Option<usize> {
+    let key = ctx as usize;
+    debug_assert!(key > TOMBSTONE);
+    let start = home(key);
+    for step in 0..PROBE_LIMIT {
         let index = (start + step) % SLOT_COUNT;
         let slot = &SLOTS[index];
-        if slot.state.load(Ordering::Relaxed) == FREE
-            && slot.state.compare_exchange(FREE, USED, Ordering::Acquire, Ordering::Relaxed).is_ok()
-        {
-            FREE_COUNT.fetch_sub(1, Ordering::Relaxed);
-            NEXT_HINT.store((index + 1) % SLOT_COUNT, Ordering::Relaxed);
-            for kind in Kind::ALL {
-                slot.set_callback(kind, 0);
-            }
-            slot.counters.reset();
-            slot.libssl.store(
-                libssl.map_or(std::ptr::null_mut(), |l| (l as *const Libssl).cast_mut()),
-                Ordering::Release,
-            );
-            slot.ctx.store(ctx, Ordering::Release);
+        let current = slot.ctx.load(Ordering::Acquire);
+        if current != EMPTY && current != TOMBSTONE {
+            continue;
+        }
+        // Nobody reaches a free slot: its trampolines are stored in no live
+        // ctx, so it can be prepared before it is published.
+        for kind in Kind::ALL {
+            slot.set_callback(kind, 0);
+        }
+        slot.counters.reset();
+        slot.libssl.store(
+            libssl.map_or(std::ptr::null_mut(), |l| (l as *const Libssl).cast_mut()),
+            Ordering::Release,
+        );
+        if slot.ctx.compare_exchange(current, key, Ordering::AcqRel, Ordering::Acquire).is_ok() {
             return Some(index);
         }
     }
     None
 }
 
-/// Returns a slot to the pool (ctx destruction, or a lost attach race).
-pub fn release(index: usize) {
+/// Releases `index` if it still holds `ctx` (ctx destruction); its counters
+/// are folded into the process totals first.
+pub fn release(index: usize, ctx: *mut SslCtx) -> bool {
     let slot = &SLOTS[index];
+    if slot.ctx.load(Ordering::Acquire) != ctx as usize {
+        return false;
+    }
     for kind in Kind::ALL {
         slot.set_callback(kind, 0);
     }
-    slot.ctx.store(std::ptr::null_mut(), Ordering::Relaxed);
-    slot.libssl.store(std::ptr::null_mut(), Ordering::Relaxed);
-    if slot.state.compare_exchange(USED, FREE, Ordering::Release, Ordering::Relaxed).is_ok() {
-        FREE_COUNT.fetch_add(1, Ordering::Relaxed);
-    }
+    crate::stats::retire(&slot.counters);
+    slot.ctx.compare_exchange(ctx as usize, TOMBSTONE, Ordering::AcqRel, Ordering::Relaxed).is_ok()
 }
 
 /// Tests that claim slots hold this: the table is process-global.
 #[cfg(test)]
 pub static TEST_SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Slots in use (for tests and diagnostics).
-#[allow(dead_code)]
-pub fn used_count() -> usize {
-    SLOT_COUNT - FREE_COUNT.load(Ordering::Relaxed)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn fake_ctx(n: usize) -> *mut SslCtx {
-        (0x1000 + n * 16) as *mut SslCtx
+        (0x10_0000 + n * 64) as *mut SslCtx
     }
 
-    // The slot table is global: one test exercises all of it so parallel
-    // tests cannot disturb each other's counts.
     #[test]
-    fn claim_release_exhaust_and_reuse() {
+    fn claim_find_release_and_reuse() {
         let _serial = TEST_SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         assert_eq!(size_of::<Slot>(), 128, "one ctx costs one 128-byte slot");
 
         let a = claim(fake_ctx(1), None).unwrap();
+        assert_eq!(find(fake_ctx(1)), Some(a));
+        assert_eq!(find(fake_ctx(2)), None);
         let slot = get(a);
         assert_eq!(slot.ctx(), fake_ctx(1));
         slot.set_callback(Kind::Remove, 0x1234);
         slot.counters.record_remove();
-        release(a);
+        assert!(release(a, fake_ctx(1)));
         assert_eq!(slot.callback(Kind::Remove), 0);
+        assert_eq!(slot.ctx(), std::ptr::null_mut());
+        assert_eq!(find(fake_ctx(1)), None);
+        // Releasing again, or for another ctx, does nothing.
+        assert!(!release(a, fake_ctx(1)));
 
-        // Exhaust: every claim succeeds until the table is full, then None.
+        // A released (tombstoned) slot is reusable and comes back clean.
+        let b = claim(fake_ctx(1), None).unwrap();
+        assert_eq!(get(b).callback(Kind::Remove), 0);
+        assert_eq!(get(b).counters.snapshot().remove_calls, 0);
+        assert!(release(b, fake_ctx(1)));
+    }
+
+    #[test]
+    fn many_ctxs_fill_the_table_then_overflow_and_stay_findable() {
+        let _serial = TEST_SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let mut held = Vec::new();
-        while let Some(i) = claim(fake_ctx(held.len()), None) {
-            held.push(i);
+        let mut overflowed = 0;
+        for n in 0..SLOT_COUNT * 2 {
+            let ctx = fake_ctx(1000 + n);
+            match claim(ctx, None) {
+                Some(i) => held.push((i, ctx)),
+                None => overflowed += 1,
+            }
         }
-        assert_eq!(held.len(), SLOT_COUNT);
-        let mut sorted = held.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        assert_eq!(sorted.len(), SLOT_COUNT, "a slot was handed out twice");
-        assert!(claim(fake_ctx(99_999), None).is_none());
-
-        // A released slot is reusable and comes back clean.
-        let reused = held[17];
-        get(reused).set_callback(Kind::New, 0x99);
-        get(reused).counters.record_new(true);
-        release(reused);
-        let again = claim(fake_ctx(123_456), None).unwrap();
-        assert_eq!(again, reused);
-        assert_eq!(get(again).callback(Kind::New), 0);
-        assert_eq!(get(again).counters.snapshot().new_calls, 0);
-        assert_eq!(get(again).ctx(), fake_ctx(123_456));
-
-        for i in held {
-            release(i);
+        // Bounded probing fills most of the table before ctxs overflow.
+        assert!(held.len() > SLOT_COUNT * 9 / 10, "only {} of {SLOT_COUNT} slots used", held.len());
+        assert_eq!(held.len() + overflowed, SLOT_COUNT * 2);
+        let mut indices: Vec<usize> = held.iter().map(|&(i, _)| i).collect();
+        indices.sort_unstable();
+        indices.dedup();
+        assert_eq!(indices.len(), held.len(), "a slot was handed out twice");
+        for &(i, ctx) in &held {
+            assert_eq!(find(ctx), Some(i));
         }
-        assert_eq!(used_count(), 0);
-        // Double release is harmless.
-        release(again);
-        assert_eq!(used_count(), 0);
+        for &(i, ctx) in &held {
+            assert!(release(i, ctx));
+        }
+        assert!(held.iter().all(|&(_, ctx)| find(ctx).is_none()));
     }
 }

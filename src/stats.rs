@@ -55,77 +55,116 @@ pub struct sesscb_stats {
     pub remove_calls: u64,
 }
 
-/// Live counters. Relaxed atomics: each is an independent tally.
+/// Live counters: one relaxed atomic add per event (each event bumps exactly
+/// one of these; the C view's totals are sums), because an atomic add is the
+/// dominant cost of a dispatch.
 pub struct Counters {
-    new_calls: AtomicU64,
     new_kept: AtomicU64,
-    get_calls: AtomicU64,
-    get_hits: AtomicU64,
-    get_copy0: AtomicU64,
-    remove_calls: AtomicU64,
+    new_dropped: AtomicU64,
+    get_miss: AtomicU64,
+    get_hit_copy: AtomicU64,
+    get_hit_copy0: AtomicU64,
+    remove: AtomicU64,
 }
 
-/// Process-wide totals, including ctxs without a slot.
-pub static PROCESS: Counters = Counters::new();
+/// Events dispatched through shared (function-keyed) trampolines.
+pub static SHARED: Counters = Counters::new();
+/// Counters of slots whose ctx has been freed.
+static RETIRED: Counters = Counters::new();
 
 impl Counters {
     pub const fn new() -> Self {
         Counters {
-            new_calls: AtomicU64::new(0),
             new_kept: AtomicU64::new(0),
-            get_calls: AtomicU64::new(0),
-            get_hits: AtomicU64::new(0),
-            get_copy0: AtomicU64::new(0),
-            remove_calls: AtomicU64::new(0),
+            new_dropped: AtomicU64::new(0),
+            get_miss: AtomicU64::new(0),
+            get_hit_copy: AtomicU64::new(0),
+            get_hit_copy0: AtomicU64::new(0),
+            remove: AtomicU64::new(0),
         }
     }
 
-    pub fn reset(&self) {
-        for c in [
-            &self.new_calls,
+    fn fields(&self) -> [&AtomicU64; 6] {
+        [
             &self.new_kept,
-            &self.get_calls,
-            &self.get_hits,
-            &self.get_copy0,
-            &self.remove_calls,
-        ] {
+            &self.new_dropped,
+            &self.get_miss,
+            &self.get_hit_copy,
+            &self.get_hit_copy0,
+            &self.remove,
+        ]
+    }
+
+    pub fn reset(&self) {
+        for c in self.fields() {
             c.store(0, Relaxed);
         }
     }
 
+    #[inline]
     pub fn record_new(&self, kept: bool) {
-        self.new_calls.fetch_add(1, Relaxed);
-        if kept {
-            self.new_kept.fetch_add(1, Relaxed);
-        }
+        let c = if kept { &self.new_kept } else { &self.new_dropped };
+        c.fetch_add(1, Relaxed);
     }
 
+    #[inline]
     pub fn record_get(&self, hit: bool, copy0: bool) {
-        self.get_calls.fetch_add(1, Relaxed);
-        if hit {
-            self.get_hits.fetch_add(1, Relaxed);
-            if copy0 {
-                self.get_copy0.fetch_add(1, Relaxed);
-            }
-        }
+        let c = match (hit, copy0) {
+            (false, _) => &self.get_miss,
+            (true, false) => &self.get_hit_copy,
+            (true, true) => &self.get_hit_copy0,
+        };
+        c.fetch_add(1, Relaxed);
     }
 
+    #[inline]
     pub fn record_remove(&self) {
-        self.remove_calls.fetch_add(1, Relaxed);
+        self.remove.fetch_add(1, Relaxed);
+    }
+
+    fn add_into(&self, raw: &mut [u64; 6]) {
+        for (sum, c) in raw.iter_mut().zip(self.fields()) {
+            *sum += c.load(Relaxed);
+        }
     }
 
     pub fn snapshot(&self) -> sesscb_stats {
-        sesscb_stats {
-            size: size_of::<sesscb_stats>() as u32,
-            flags: 0,
-            new_calls: self.new_calls.load(Relaxed),
-            new_kept: self.new_kept.load(Relaxed),
-            get_calls: self.get_calls.load(Relaxed),
-            get_hits: self.get_hits.load(Relaxed),
-            get_copy0: self.get_copy0.load(Relaxed),
-            remove_calls: self.remove_calls.load(Relaxed),
-        }
+        let mut raw = [0; 6];
+        self.add_into(&mut raw);
+        to_view(raw)
     }
+}
+
+fn to_view([new_kept, new_dropped, get_miss, get_hit_copy, get_hit_copy0, remove]: [u64; 6]) -> sesscb_stats {
+    sesscb_stats {
+        size: size_of::<sesscb_stats>() as u32,
+        flags: 0,
+        new_calls: new_kept + new_dropped,
+        new_kept,
+        get_calls: get_miss + get_hit_copy + get_hit_copy0,
+        get_hits: get_hit_copy + get_hit_copy0,
+        get_copy0: get_hit_copy0,
+        remove_calls: remove,
+    }
+}
+
+/// Folds a dying ctx's counters into the process totals.
+pub fn retire(counters: &Counters) {
+    for (from, to) in counters.fields().into_iter().zip(RETIRED.fields()) {
+        to.fetch_add(from.swap(0, Relaxed), Relaxed);
+    }
+}
+
+/// Process totals: every live slot, every retired one, and shared
+/// trampolines. Exact when no ctx is being freed during the read.
+pub fn process_snapshot() -> sesscb_stats {
+    let mut raw = [0; 6];
+    SHARED.add_into(&mut raw);
+    RETIRED.add_into(&mut raw);
+    for slot in crate::slots::all() {
+        slot.counters.add_into(&mut raw);
+    }
+    to_view(raw)
 }
 
 /// Bytes of `sesscb_stats` a caller must provide at least (size + flags).

@@ -143,8 +143,7 @@ impl Line {
         let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
         // SAFETY: clock_gettime fills `ts`.
         unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-        // SAFETY: getpid/gettid have no preconditions.
-        let (pid, tid) = unsafe { (libc::getpid(), libc::gettid()) };
+        let (pid, tid) = (crate::sync::current_pid(), crate::sync::current_tid());
         let _ = write!(
             line,
             "{{\"ts\":{}.{:09},\"pid\":{},\"tid\":{},\"event\":\"{}\"",

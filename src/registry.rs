@@ -126,6 +126,9 @@ unsafe fn application_pointer(lib: &Libssl, kind: Kind, ctx: *mut SslCtx) -> Add
 
 /// Gives `ctx` a slot. None when no slot near its hash is free.
 fn attach(lib: &'static Libssl, ctx: *mut SslCtx) -> Option<usize> {
+    if !slots::has_room(ctx) {
+        return None;
+    }
     let _guard = ATTACH_LOCK.lock();
     // Re-check under the lock: another thread may have attached it.
     slots::find(ctx).or_else(|| slots::claim(ctx, Some(lib)))

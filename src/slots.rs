@@ -112,6 +112,16 @@ pub fn find(ctx: *mut SslCtx) -> Option<usize> {
     None
 }
 
+/// Whether `ctx` could get a slot now (a lock-free hint, so a ctx beyond
+/// the table's room costs no lock; `claim` decides).
+pub fn has_room(ctx: *mut SslCtx) -> bool {
+    let start = home(ctx as usize);
+    (0..PROBE_LIMIT).any(|step| {
+        let current = SLOTS[(start + step) % SLOT_COUNT].ctx.load(Ordering::Relaxed);
+        current == EMPTY || current == TOMBSTONE
+    })
+}
+
 /// Claims a slot for `ctx` (not yet in the table), with cleared callbacks
 /// and counters. The caller serialises claims (registry's attach lock).
 pub fn claim(ctx: *mut SslCtx, libssl: Option<&'static Libssl>) -> Option<usize> {

@@ -8,7 +8,7 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' $(ROOT)/Cargo.toml | head -1)
 LIB_SO0 := $(PROFILE_DIR)/$(SONAME)
 
-.PHONY: lib header header-check unit-test exports-check install uninstall
+.PHONY: lib header header-check unit-test exports-check install uninstall install-check
 
 # cargo decides whether anything is stale; the symlink gives linked test
 # programs the soname they record.
@@ -75,3 +75,27 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libsesscb.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libsesscb.so $(DESTDIR)$(INCLUDEDIR)/sesscb.h \
 	      $(DESTDIR)$(PKGCONFIGDIR)/sesscb.pc
+
+# `make install` / `make uninstall` into a scratch DESTDIR: the files and
+# symlinks land where documented, pkg-config finds the library, a program
+# built from the installed header and library (-lsesscb before -lssl) runs
+# with sesscb in its path, and uninstall leaves nothing behind.
+install-check: lib
+	@set -e; dest=$$(mktemp -d); trap 'rm -rf $$dest' EXIT; \
+	$(MAKE) --no-print-directory -s install DESTDIR=$$dest PREFIX=/opt/sesscb >/dev/null; \
+	lib=$$dest/opt/sesscb/lib; \
+	test -f $$lib/libsesscb.so.$(VERSION); \
+	test "$$(readlink $$lib/$(SONAME))" = libsesscb.so.$(VERSION); \
+	test "$$(readlink $$lib/libsesscb.so)" = $(SONAME); \
+	test -f $$dest/opt/sesscb/include/sesscb.h; \
+	pc="PKG_CONFIG_PATH=$$lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$$dest"; \
+	flags=$$(env $$pc pkg-config --cflags --libs sesscb); \
+	test "$$(env $$pc pkg-config --modversion sesscb)" = "$(VERSION)"; \
+	cc -std=c99 -Wall -Wextra -Werror tests-c/header/installed_program.c $$flags \
+	   -Wl,-rpath,$$lib -lssl -lcrypto -o $$dest/program; \
+	readelf -d $$dest/program | grep -q 'NEEDED.*\[$(SONAME)\]'; \
+	$$dest/program; \
+	$(MAKE) --no-print-directory -s uninstall DESTDIR=$$dest PREFIX=/opt/sesscb >/dev/null; \
+	left=$$(find $$dest/opt -type f -o -type l); \
+	[ -z "$$left" ] || { echo "install-check: uninstall left: $$left"; exit 1; }; \
+	echo "install-check: ok (soname + symlinks, header, sesscb.pc; linked program runs through sesscb; uninstall clean)"

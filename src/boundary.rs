@@ -52,3 +52,22 @@ macro_rules! ffi_boundary {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::c_int;
+
+    #[test]
+    fn a_panic_becomes_the_documented_default_instead_of_unwinding() {
+        let status: c_int = ffi_boundary!("test", { panic!("sesscb bug") });
+        assert_eq!(status, crate::stats::STATUS_INTERNAL_ERROR);
+        let pointer: *const u8 = ffi_boundary!("test", { panic!("sesscb bug") });
+        assert!(pointer.is_null());
+        let callback: Option<unsafe extern "C" fn()> = ffi_boundary!("test", { panic!("sesscb bug") });
+        assert!(callback.is_none());
+        let unit: () = ffi_boundary!("test", { panic!("sesscb bug") });
+        assert_eq!(unit, ());
+        let fine: c_int = ffi_boundary!("test", { 7 });
+        assert_eq!(fine, 7);
+    }
+}

@@ -12,7 +12,7 @@ use crate::ffi::{Ssl, SslCtx, SslSession};
 use crate::log;
 use crate::shared;
 use crate::slots::{self, Slot};
-use crate::stats::SHARED;
+use crate::stats::{self, Event};
 use crate::trampolines::SLOT_COUNT;
 
 /// Where trampoline `index` leads: the application's callback and, for a
@@ -25,6 +25,12 @@ fn route(kind: Kind, index: usize) -> (Address, Option<&'static Slot>) {
     } else {
         (shared::function(kind, index - SLOT_COUNT), None)
     }
+}
+
+/// The slot a trampoline index belongs to (None: a shared trampoline).
+#[inline(always)]
+fn slot_index(index: usize) -> Option<usize> {
+    (index < SLOT_COUNT).then_some(index)
 }
 
 /// The libssl whose functions may be called on this event's objects for the
@@ -49,7 +55,7 @@ pub unsafe fn on_new(ssl: *mut Ssl, sess: *mut SslSession, index: usize) -> c_in
     // OpenSSL consulted; the arguments are OpenSSL's, untouched.
     let ret = unsafe { app(ssl, sess) };
     let _ = std::panic::catch_unwind(|| {
-        slot.map_or(&SHARED, |s| &s.counters).record_new(ret != 0);
+        stats::record(slot_index(index), Event::new_session(ret != 0));
         if log::enabled() {
             log::new_event(tracing_libssl(slot), slot.map(Slot::ctx), ssl, sess, ret);
         }
@@ -81,7 +87,7 @@ pub unsafe fn on_get(
         let hit = !session.is_null();
         // SAFETY: as above; read after the application wrote it.
         let copy_out = if hit && !copy.is_null() { unsafe { *copy } } else { 1 };
-        slot.map_or(&SHARED, |s| &s.counters).record_get(hit, copy_out == 0);
+        stats::record(slot_index(index), Event::get_session(hit, copy_out == 0));
         if tracing {
             // SAFETY: as above.
             let copy_after = if copy.is_null() { copy_out } else { unsafe { *copy } };
@@ -111,7 +117,7 @@ pub unsafe fn on_remove(ctx: *mut SslCtx, sess: *mut SslSession, index: usize) {
     // SAFETY: the application's remove callback with OpenSSL's own arguments.
     unsafe { app(ctx, sess) };
     let _ = std::panic::catch_unwind(|| {
-        slot.map_or(&SHARED, |s| &s.counters).record_remove();
+        stats::record(slot_index(index), Event::Remove);
         if log::enabled() {
             log::remove_event(tracing_libssl(slot), ctx, sess);
         }

@@ -194,7 +194,7 @@ unsafe extern "C" fn stats_from(
                 return stats::STATUS_NO_LIBSSL;
             }
             match slots::find(ctx.cast_mut()) {
-                Some(slot) => slots::get(slot).counters.snapshot(),
+                Some(slot) => stats::slot_snapshot(slot),
                 None => return stats::STATUS_UNTRACKED_CTX,
             }
         };

@@ -14,7 +14,7 @@
 //! - [`slots`] / [`shared`]: where the application's pointers live.
 //! - [`trampolines`] / [`dispatch`]: what OpenSSL calls, and what that does.
 //! - [`resolver`]: finding the real libssl.
-//! - [`stats`], [`log`]: observability.
+//! - [`stats`], [`thread_counters`], [`log`]: observability.
 //! - [`boundary`], [`sync`]: host-safety building blocks.
 
 #[macro_use]
@@ -31,5 +31,6 @@ mod shared;
 mod slots;
 mod stats;
 mod sync;
+mod thread_counters;
 mod trampolines;
 mod unresolved;

@@ -248,7 +248,7 @@ mod tests {
 
             // Counters for this ctx.
             let slot = slots::find(ctx).unwrap();
-            let stats = slots::get(slot).counters.snapshot();
+            let stats = crate::stats::slot_snapshot(slot);
             assert_eq!((stats.new_calls, stats.new_kept), (2, 2));
             assert_eq!((stats.get_calls, stats.get_hits, stats.get_copy0), (1, 1, 1));
             assert_eq!(stats.remove_calls, 1);

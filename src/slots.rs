@@ -162,7 +162,7 @@ pub fn release(index: usize, ctx: *mut SslCtx) -> bool {
     for kind in Kind::ALL {
         slot.set_callback(kind, 0);
     }
-    crate::stats::retire(&slot.counters);
+    crate::stats::retire_slot(index);
     slot.ctx.compare_exchange(ctx as usize, TOMBSTONE, Ordering::AcqRel, Ordering::Relaxed).is_ok()
 }
 
@@ -189,7 +189,7 @@ mod tests {
         let slot = get(a);
         assert_eq!(slot.ctx(), fake_ctx(1));
         slot.set_callback(Kind::Remove, 0x1234);
-        slot.counters.record_remove();
+        slot.counters.bump(crate::stats::Event::Remove);
         assert!(release(a, fake_ctx(1)));
         assert_eq!(slot.callback(Kind::Remove), 0);
         assert_eq!(slot.ctx(), std::ptr::null_mut());
@@ -200,7 +200,7 @@ mod tests {
         // A released (tombstoned) slot is reusable and comes back clean.
         let b = claim(fake_ctx(1), None).unwrap();
         assert_eq!(get(b).callback(Kind::Remove), 0);
-        assert_eq!(get(b).counters.snapshot().remove_calls, 0);
+        assert_eq!(crate::stats::slot_snapshot(b).remove_calls, 0);
         assert!(release(b, fake_ctx(1)));
     }
 

@@ -4,6 +4,8 @@
 use std::ffi::c_int;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::thread_counters;
+
 /// Status codes returned by `sesscb_stats`.
 #[repr(C)]
 #[allow(non_camel_case_types, dead_code)]
@@ -55,87 +57,92 @@ pub struct sesscb_stats {
     pub remove_calls: u64,
 }
 
-/// Live counters: one relaxed atomic add per event (each event bumps exactly
-/// one of these; the C view's totals are sums), because an atomic add is the
-/// dominant cost of a dispatch.
+/// What a dispatch counts: exactly one of these per callback; the C view's
+/// totals are sums.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Event {
+    NewKept = 0,
+    NewDropped = 1,
+    GetMiss = 2,
+    GetHitCopy = 3,
+    GetHitCopy0 = 4,
+    Remove = 5,
+}
+
+pub(crate) const EVENTS: usize = 6;
+
+impl Event {
+    pub fn new_session(kept: bool) -> Event {
+        if kept { Event::NewKept } else { Event::NewDropped }
+    }
+
+    pub fn get_session(hit: bool, copy0: bool) -> Event {
+        match (hit, copy0) {
+            (false, _) => Event::GetMiss,
+            (true, false) => Event::GetHitCopy,
+            (true, true) => Event::GetHitCopy0,
+        }
+    }
+}
+
+/// Atomic counters: for events of shared trampolines, for retired slots,
+/// and for the rare thread that cannot have a shard (it is exiting).
 pub struct Counters {
-    new_kept: AtomicU64,
-    new_dropped: AtomicU64,
-    get_miss: AtomicU64,
-    get_hit_copy: AtomicU64,
-    get_hit_copy0: AtomicU64,
-    remove: AtomicU64,
+    counts: [AtomicU64; EVENTS],
 }
 
 /// Events dispatched through shared (function-keyed) trampolines.
-pub static SHARED: Counters = Counters::new();
-/// Counters of slots whose ctx has been freed.
+static SHARED: Counters = Counters::new();
+/// Counts of slots whose ctx has been freed.
 static RETIRED: Counters = Counters::new();
 
 impl Counters {
     pub const fn new() -> Self {
-        Counters {
-            new_kept: AtomicU64::new(0),
-            new_dropped: AtomicU64::new(0),
-            get_miss: AtomicU64::new(0),
-            get_hit_copy: AtomicU64::new(0),
-            get_hit_copy0: AtomicU64::new(0),
-            remove: AtomicU64::new(0),
-        }
-    }
-
-    fn fields(&self) -> [&AtomicU64; 6] {
-        [
-            &self.new_kept,
-            &self.new_dropped,
-            &self.get_miss,
-            &self.get_hit_copy,
-            &self.get_hit_copy0,
-            &self.remove,
-        ]
+        Counters { counts: [const { AtomicU64::new(0) }; EVENTS] }
     }
 
     pub fn reset(&self) {
-        for c in self.fields() {
+        for c in &self.counts {
             c.store(0, Relaxed);
         }
     }
 
     #[inline]
-    pub fn record_new(&self, kept: bool) {
-        let c = if kept { &self.new_kept } else { &self.new_dropped };
-        c.fetch_add(1, Relaxed);
+    pub fn bump(&self, event: Event) {
+        self.counts[event as usize].fetch_add(1, Relaxed);
     }
 
-    #[inline]
-    pub fn record_get(&self, hit: bool, copy0: bool) {
-        let c = match (hit, copy0) {
-            (false, _) => &self.get_miss,
-            (true, false) => &self.get_hit_copy,
-            (true, true) => &self.get_hit_copy0,
-        };
-        c.fetch_add(1, Relaxed);
-    }
-
-    #[inline]
-    pub fn record_remove(&self) {
-        self.remove.fetch_add(1, Relaxed);
-    }
-
-    fn add_into(&self, raw: &mut [u64; 6]) {
-        for (sum, c) in raw.iter_mut().zip(self.fields()) {
+    fn add_into(&self, raw: &mut [u64; EVENTS]) {
+        for (sum, c) in raw.iter_mut().zip(&self.counts) {
             *sum += c.load(Relaxed);
         }
     }
 
+    #[cfg(test)]
     pub fn snapshot(&self) -> sesscb_stats {
-        let mut raw = [0; 6];
+        let mut raw = [0; EVENTS];
         self.add_into(&mut raw);
         to_view(raw)
     }
 }
 
-fn to_view([new_kept, new_dropped, get_miss, get_hit_copy, get_hit_copy0, remove]: [u64; 6]) -> sesscb_stats {
+/// Counts one dispatched event: for a slot, in this thread's shard (a plain
+/// store, no atomic add); for a shared trampoline, atomically.
+#[inline]
+pub fn record(slot: Option<usize>, event: Event) {
+    match slot {
+        Some(index) => {
+            if !thread_counters::bump(index, event) {
+                crate::slots::get(index).counters.bump(event);
+            }
+        }
+        None => SHARED.bump(event),
+    }
+}
+
+fn to_view(
+    [new_kept, new_dropped, get_miss, get_hit_copy, get_hit_copy0, remove]: [u64; EVENTS],
+) -> sesscb_stats {
     sesscb_stats {
         size: size_of::<sesscb_stats>() as u32,
         flags: 0,
@@ -148,22 +155,39 @@ fn to_view([new_kept, new_dropped, get_miss, get_hit_copy, get_hit_copy0, remove
     }
 }
 
-/// Folds a dying ctx's counters into the process totals.
-pub fn retire(counters: &Counters) {
-    for (from, to) in counters.fields().into_iter().zip(RETIRED.fields()) {
-        to.fetch_add(from.swap(0, Relaxed), Relaxed);
+/// One slot's counts: its atomic counters plus every thread's shard.
+pub fn slot_snapshot(index: usize) -> sesscb_stats {
+    let mut raw = [0; EVENTS];
+    crate::slots::get(index).counters.add_into(&mut raw);
+    thread_counters::add_slot_into(index, &mut raw);
+    to_view(raw)
+}
+
+/// Folds a dying ctx's counts (atomic and every thread's shard) into the
+/// process totals, leaving the slot's counts at zero for its next ctx.
+pub fn retire_slot(index: usize) {
+    let mut raw = [0; EVENTS];
+    for (sum, c) in raw.iter_mut().zip(&crate::slots::get(index).counters.counts) {
+        *sum += c.swap(0, Relaxed);
+    }
+    thread_counters::drain_slot_into(index, &mut raw);
+    for (n, to) in raw.into_iter().zip(&RETIRED.counts) {
+        if n != 0 {
+            to.fetch_add(n, Relaxed);
+        }
     }
 }
 
-/// Process totals: every live slot, every retired one, and shared
-/// trampolines. Exact when no ctx is being freed during the read.
+/// Process totals: shared trampolines, retired slots, every live slot and
+/// every thread's shard. Exact when no ctx is being freed during the read.
 pub fn process_snapshot() -> sesscb_stats {
-    let mut raw = [0; 6];
+    let mut raw = [0; EVENTS];
     SHARED.add_into(&mut raw);
     RETIRED.add_into(&mut raw);
     for slot in crate::slots::all() {
         slot.counters.add_into(&mut raw);
     }
+    thread_counters::add_all_into(&mut raw);
     to_view(raw)
 }
 
@@ -198,12 +222,12 @@ mod tests {
     #[test]
     fn counts_hits_and_copy0_only_for_hits() {
         let c = Counters::new();
-        c.record_get(false, true);
-        c.record_get(true, false);
-        c.record_get(true, true);
-        c.record_new(true);
-        c.record_new(false);
-        c.record_remove();
+        c.bump(Event::get_session(false, true));
+        c.bump(Event::get_session(true, false));
+        c.bump(Event::get_session(true, true));
+        c.bump(Event::new_session(true));
+        c.bump(Event::new_session(false));
+        c.bump(Event::Remove);
         let s = c.snapshot();
         assert_eq!((s.get_calls, s.get_hits, s.get_copy0), (3, 2, 1));
         assert_eq!((s.new_calls, s.new_kept, s.remove_calls), (2, 1, 1));
@@ -214,8 +238,8 @@ mod tests {
     #[test]
     fn an_older_smaller_struct_gets_only_its_fields() {
         let c = Counters::new();
-        c.record_new(true);
-        c.record_new(true);
+        c.bump(Event::NewKept);
+        c.bump(Event::NewKept);
         let snap = c.snapshot();
         let mut buf = [0xAAu8; 64];
         // A caller that only knows size, flags and new_calls (16 bytes).

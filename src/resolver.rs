@@ -192,8 +192,9 @@ fn backend(base: usize, scope: &Scope, found_by: &'static str) -> Option<&'stati
             }
             // SAFETY: as above.
             Err(other) if unsafe { (*other).base } == base => {
-                // Lost a race for the same libssl; ours keeps a spare ex_data
-                // index whose free function only ever sees NULL.
+                // Lost a race for the same libssl. Ours registered a spare
+                // ex_data index; its free function calls are ignored because
+                // no slot's libssl owns that index.
                 return Some(unsafe { &*other });
             }
             Err(_) => continue,

@@ -49,7 +49,7 @@ $(eval $(call BENCH_BUILD,111))
 BENCH_BINS := $(foreach b,sys 111,$(BENCH_OUT)/$(b)/bench-plain $(BENCH_OUT)/$(b)/bench-linked)
 
 .PHONY: bench bench-bins bench-guard bench-clean
-bench-bins: lib $(BENCH_BINS)
+bench-bins: deps lib $(BENCH_BINS)
 
 bench: bench-bins
 	$(BENCH_PY) $(ROOT)/bench/run.py --bin-dir $(BENCH_OUT) --lib $(LIB) --out $(BENCH_OUT)

@@ -807,3 +807,41 @@ void h_finish(void)
     CHECK_EQ(c.sess_freed, c.sess_created, "balance: sessions freed == created (%ld)", c.sess_created);
     CHECK_EQ(c.ctx_freed, c.ctx_named, "balance: named ctxs freed == created (%ld)", c.ctx_named);
 }
+
+/* ------------------------------------------------------- session watch */
+
+static int h_watch_idx = -1;
+
+static void h_watch_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
+    if (ptr != NULL)
+        *(int *)ptr = 1;
+}
+
+/* A dup is a different object: it must not inherit the watch. */
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+static int h_watch_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d, int idx,
+                       long argl, void *argp)
+{
+    (void)to; (void)from; (void)idx; (void)argl; (void)argp;
+    *from_d = NULL;
+    return 1;
+}
+#else
+static int h_watch_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void *from_d, int idx,
+                       long argl, void *argp)
+{
+    (void)to; (void)from; (void)idx; (void)argl; (void)argp;
+    *(void **)from_d = NULL;
+    return 1;
+}
+#endif
+
+void h_watch_session(SSL_SESSION *s, int *freed)
+{
+    if (h_watch_idx < 0)
+        h_watch_idx = SSL_SESSION_get_ex_new_index(0, NULL, NULL, h_watch_dup, h_watch_free);
+    *freed = 0;
+    SSL_SESSION_set_ex_data(s, h_watch_idx, freed);
+}

@@ -90,6 +90,9 @@ int h_quiet(void);
 
 /* Serial of a session (0 for NULL or a session without serial). */
 long h_serial(const SSL_SESSION *s);
+/* Watch one session object: *freed becomes 1 when this very object reaches
+ * refcount 0 (its own ex_data index, not inherited by dups). Sets *freed = 0. */
+void h_watch_session(SSL_SESSION *s, int *freed);
 /* Name a ctx (copied, <= 31 chars). Returns ctx. */
 SSL_CTX *h_ctx_set_name(SSL_CTX *ctx, const char *name);
 /* Name of a ctx: "NULL" for NULL, "?" if unnamed. Works during SSL_CTX_free. */

@@ -10,43 +10,6 @@
  * application's SSL_SESSION_free. */
 #include "../harness.h"
 
-/* ---- watch: "has this very object been freed?" (own ex_data index) ---- */
-static int s20_widx = -1;
-
-static void s20_wfree(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-                      void *argp)
-{
-    (void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
-    if (ptr != NULL)
-        *(int *)ptr = 1;
-}
-
-#if OPENSSL_VERSION_NUMBER >= 0x30000000L
-static int s20_wdup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d, int idx,
-                    long argl, void *argp)
-{
-    (void)to; (void)from; (void)idx; (void)argl; (void)argp;
-    *from_d = NULL;
-    return 1;
-}
-#else
-static int s20_wdup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void *from_d, int idx,
-                    long argl, void *argp)
-{
-    (void)to; (void)from; (void)idx; (void)argl; (void)argp;
-    *(void **)from_d = NULL;
-    return 1;
-}
-#endif
-
-static void s20_watch(SSL_SESSION *s, int *flag)
-{
-    if (s20_widx < 0)
-        s20_widx = SSL_SESSION_get_ex_new_index(0, NULL, NULL, s20_wdup, s20_wfree);
-    *flag = 0;
-    SSL_SESSION_set_ex_data(s, s20_widx, flag);
-}
-
 /* ---- get wrapper recording *copy before and after ---- */
 static int s20_copy_in, s20_copy_out, s20_len;
 
@@ -90,7 +53,7 @@ static void s20_run(int nostore, int copy_out)
     CHECK_EQ(h_nkept(H_A), 1, "%s: new[A] kept one session", what);
     kept = h_kept(H_A, 0);
     kserial = h_serial(kept);
-    s20_watch(kept, &kept_freed);
+    h_watch_session(kept, &kept_freed);
     csess = h_client_session(p);
     h_pair_free(p, 1);
     CHECK_EQ(h_sess_number(sctx), nostore ? 0 : 1, "%s: number after full", what);

@@ -17,43 +17,6 @@
 
 #include <string.h>
 
-/* ---- watch: "has this very object been freed?" (own ex_data index) ---- */
-static int s21_widx = -1;
-
-static void s21_wfree(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-                      void *argp)
-{
-    (void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
-    if (ptr != NULL)
-        *(int *)ptr = 1;
-}
-
-#if OPENSSL_VERSION_NUMBER >= 0x30000000L
-static int s21_wdup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d, int idx,
-                    long argl, void *argp)
-{
-    (void)to; (void)from; (void)idx; (void)argl; (void)argp;
-    *from_d = NULL;
-    return 1;
-}
-#else
-static int s21_wdup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void *from_d, int idx,
-                    long argl, void *argp)
-{
-    (void)to; (void)from; (void)idx; (void)argl; (void)argp;
-    *(void **)from_d = NULL;
-    return 1;
-}
-#endif
-
-static void s21_watch(SSL_SESSION *s, int *flag)
-{
-    if (s21_widx < 0)
-        s21_widx = SSL_SESSION_get_ex_new_index(0, NULL, NULL, s21_wdup, s21_wfree);
-    *flag = 0;
-    SSL_SESSION_set_ex_data(s, s21_widx, flag);
-}
-
 /* ---- s_server-style external cache: i2d at new, fresh d2i at get ---- */
 static unsigned char s21_der[4096];
 static int s21_der_len;
@@ -86,7 +49,7 @@ static SSL_SESSION *s21_ext_get(SSL *s, const unsigned char *id, int len, int *c
     *copy = 0;
     s21_ext_serial = h_serial(r);
     if (r != NULL)
-        s21_watch(r, &s21_ext_freed);
+        h_watch_session(r, &s21_ext_freed);
     ev("get[ext] ssl_ctx=%s idlen=%d copy_in=%d copy_out=%d ret=#%ld (fresh d2i)",
        h_ssl_ctx_name(s), len, copy_in, *copy, h_serial(r));
     return r;
@@ -134,7 +97,7 @@ static void s21_case_a(void)
     CHECK(ok, "a: full handshake ok");
     kept = h_kept(H_A, 0);
     kserial = h_serial(kept);
-    s21_watch(kept, &freed);
+    h_watch_session(kept, &freed);
     csess = h_client_session(p);
     h_pair_free(p, 1);
 
@@ -185,7 +148,7 @@ static void s21_case_d2i(int store)
     CHECK(s21_der_len > 0, "%s: new serialised the session", what);
     oserial = h_cfg[H_A].last_new_serial;
     if (store) /* the original lives in the cache only */
-        s21_watch(SSL_get_session(p->s), &orig_freed);
+        h_watch_session(SSL_get_session(p->s), &orig_freed);
     csess = h_client_session(p);
     h_pair_free(p, 1);
     CHECK_EQ(h_sess_number(sctx), store ? 1 : 0, "%s: number after full", what);

@@ -9,43 +9,6 @@
  * (OpenSSL must not act on copy when the result is NULL). */
 #include "../harness.h"
 
-/* ---- watch: "has this very object been freed?" (own ex_data index) ---- */
-static int s23_widx = -1;
-
-static void s23_wfree(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-                      void *argp)
-{
-    (void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
-    if (ptr != NULL)
-        *(int *)ptr = 1;
-}
-
-#if OPENSSL_VERSION_NUMBER >= 0x30000000L
-static int s23_wdup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d, int idx,
-                    long argl, void *argp)
-{
-    (void)to; (void)from; (void)idx; (void)argl; (void)argp;
-    *from_d = NULL;
-    return 1;
-}
-#else
-static int s23_wdup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void *from_d, int idx,
-                    long argl, void *argp)
-{
-    (void)to; (void)from; (void)idx; (void)argl; (void)argp;
-    *(void **)from_d = NULL;
-    return 1;
-}
-#endif
-
-static void s23_watch(SSL_SESSION *s, int *flag)
-{
-    if (s23_widx < 0)
-        s23_widx = SSL_SESSION_get_ex_new_index(0, NULL, NULL, s23_wdup, s23_wfree);
-    *flag = 0;
-    SSL_SESSION_set_ex_data(s, s23_widx, flag);
-}
-
 static void s23_run(int copy_out)
 {
     const char *what = copy_out < 0 ? "copy untouched" : "copy=0";
@@ -69,7 +32,7 @@ static void s23_run(int copy_out)
     CHECK(ok, "%s: full handshake ok", what);
     first = h_kept(H_A, 0);
     fserial = h_serial(first);
-    s23_watch(first, &first_freed);
+    h_watch_session(first, &first_freed);
     csess = h_client_session(p);
     h_pair_free(p, 1);
 

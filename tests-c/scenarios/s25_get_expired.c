@@ -14,43 +14,6 @@
 
 #include <time.h>
 
-/* ---- watch: "has this very object been freed?" (own ex_data index) ---- */
-static int s25_widx = -1;
-
-static void s25_wfree(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-                      void *argp)
-{
-    (void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
-    if (ptr != NULL)
-        *(int *)ptr = 1;
-}
-
-#if OPENSSL_VERSION_NUMBER >= 0x30000000L
-static int s25_wdup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d, int idx,
-                    long argl, void *argp)
-{
-    (void)to; (void)from; (void)idx; (void)argl; (void)argp;
-    *from_d = NULL;
-    return 1;
-}
-#else
-static int s25_wdup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void *from_d, int idx,
-                    long argl, void *argp)
-{
-    (void)to; (void)from; (void)idx; (void)argl; (void)argp;
-    *(void **)from_d = NULL;
-    return 1;
-}
-#endif
-
-static void s25_watch(SSL_SESSION *s, int *flag)
-{
-    if (s25_widx < 0)
-        s25_widx = SSL_SESSION_get_ex_new_index(0, NULL, NULL, s25_wdup, s25_wfree);
-    *flag = 0;
-    SSL_SESSION_set_ex_data(s, s25_widx, flag);
-}
-
 static void s25_run(int store)
 {
     const char *what = store ? "store" : "nostore";
@@ -79,7 +42,7 @@ static void s25_run(int store)
     CHECK(ok, "%s: full handshake ok", what);
     old = h_kept(H_A, 0);
     oserial = h_serial(old);
-    s25_watch(old, &old_freed);
+    h_watch_session(old, &old_freed);
     csess = h_client_session(p);
     h_pair_free(p, 1);
 

@@ -11,43 +11,6 @@
  * survives until its own free.  Variant "nostore": number 0, no removes. */
 #include "../harness.h"
 
-/* ---- watch: "has this very object been freed?" (own ex_data index) ---- */
-static int s26_widx = -1;
-
-static void s26_wfree(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-                      void *argp)
-{
-    (void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
-    if (ptr != NULL)
-        *(int *)ptr = 1;
-}
-
-#if OPENSSL_VERSION_NUMBER >= 0x30000000L
-static int s26_wdup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d, int idx,
-                    long argl, void *argp)
-{
-    (void)to; (void)from; (void)idx; (void)argl; (void)argp;
-    *from_d = NULL;
-    return 1;
-}
-#else
-static int s26_wdup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void *from_d, int idx,
-                    long argl, void *argp)
-{
-    (void)to; (void)from; (void)idx; (void)argl; (void)argp;
-    *(void **)from_d = NULL;
-    return 1;
-}
-#endif
-
-static void s26_watch(SSL_SESSION *s, int *flag)
-{
-    if (s26_widx < 0)
-        s26_widx = SSL_SESSION_get_ex_new_index(0, NULL, NULL, s26_wdup, s26_wfree);
-    *flag = 0;
-    SSL_SESSION_set_ex_data(s, s26_widx, flag);
-}
-
 enum { S26_SIDCTX, S26_VERSION };
 
 static void s26_run(int kind, int store)
@@ -79,7 +42,7 @@ static void s26_run(int kind, int store)
     CHECK(ok, "%s: full handshake ok", what);
     k = h_kept(H_A, 0);
     kserial = h_serial(k);
-    s26_watch(k, &k_freed);
+    h_watch_session(k, &k_freed);
     csess = h_client_session(p);
     h_pair_free(p, 1);
 

@@ -14,43 +14,6 @@
  * own reference survives until its free. */
 #include "../harness.h"
 
-/* ---- watch: "has this very object been freed?" (own ex_data index) ---- */
-static int s27_widx = -1;
-
-static void s27_wfree(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-                      void *argp)
-{
-    (void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
-    if (ptr != NULL)
-        *(int *)ptr = 1;
-}
-
-#if OPENSSL_VERSION_NUMBER >= 0x30000000L
-static int s27_wdup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d, int idx,
-                    long argl, void *argp)
-{
-    (void)to; (void)from; (void)idx; (void)argl; (void)argp;
-    *from_d = NULL;
-    return 1;
-}
-#else
-static int s27_wdup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void *from_d, int idx,
-                    long argl, void *argp)
-{
-    (void)to; (void)from; (void)idx; (void)argl; (void)argp;
-    *(void **)from_d = NULL;
-    return 1;
-}
-#endif
-
-static void s27_watch(SSL_SESSION *s, int *flag)
-{
-    if (s27_widx < 0)
-        s27_widx = SSL_SESSION_get_ex_new_index(0, NULL, NULL, s27_wdup, s27_wfree);
-    *flag = 0;
-    SSL_SESSION_set_ex_data(s, s27_widx, flag);
-}
-
 /* CVE-2024-2511 hardening: get results that are not_resumable are ignored. */
 static int s27_ignores_not_resumable(void)
 {
@@ -91,7 +54,7 @@ static void s27_run(int copy0)
     CHECK(ok, "%s: full handshake ok", what);
     k = h_kept(H_A, 0);
     kserial = h_serial(k);
-    s27_watch(k, &k_freed);
+    h_watch_session(k, &k_freed);
     csess = h_client_session(p);
     h_pair_free(p, 1);
     CHECK_EQ(h_sess_number(sctx), 1, "%s: number after full", what);

@@ -3,6 +3,9 @@
 #include "harness.h"
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <stdint.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -844,4 +847,58 @@ void h_watch_session(SSL_SESSION *s, int *freed)
         h_watch_idx = SSL_SESSION_get_ex_new_index(0, NULL, NULL, h_watch_dup, h_watch_free);
     *freed = 0;
     SSL_SESSION_set_ex_data(s, h_watch_idx, freed);
+}
+
+/* ------------------------------------------------------------ watchdog */
+
+long h_env_long(const char *name, long def)
+{
+    const char *v = getenv(name);
+    long n;
+    if (v == NULL || *v == '\0')
+        return def;
+    n = strtol(v, NULL, 10);
+    return n > 0 ? n : def;
+}
+
+static pthread_mutex_t h_wd_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t h_wd_cond = PTHREAD_COND_INITIALIZER;
+static int h_wd_stop;
+static pthread_t h_wd_thread;
+static const char *h_wd_what;
+
+static void *h_watchdog(void *arg)
+{
+    long secs = (long)(intptr_t)arg;
+    struct timespec ts;
+    int rc = 0;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += secs;
+    pthread_mutex_lock(&h_wd_lock);
+    while (!h_wd_stop && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&h_wd_cond, &h_wd_lock, &ts);
+    pthread_mutex_unlock(&h_wd_lock);
+    if (!h_wd_stop) {
+        h_check(0, "watchdog: %s did not finish within %ld s (deadlock?)", h_wd_what, secs);
+        ev("RESULT FAIL (watchdog)");
+        _exit(1);
+    }
+    return NULL;
+}
+
+void h_watchdog_start(const char *what)
+{
+    long secs = h_env_long("SESSCB_TEST_WATCHDOG", 300);
+    h_wd_what = what;
+    h_wd_stop = 0;
+    pthread_create(&h_wd_thread, NULL, h_watchdog, (void *)(intptr_t)secs);
+}
+
+void h_watchdog_stop(void)
+{
+    pthread_mutex_lock(&h_wd_lock);
+    h_wd_stop = 1;
+    pthread_cond_signal(&h_wd_cond);
+    pthread_mutex_unlock(&h_wd_lock);
+    pthread_join(h_wd_thread, NULL);
 }

@@ -90,6 +90,13 @@ int h_quiet(void);
 
 /* Serial of a session (0 for NULL or a session without serial). */
 long h_serial(const SSL_SESSION *s);
+/* A positive integer from the environment, or def. */
+long h_env_long(const char *name, long def);
+/* A watchdog thread that fails the scenario (exit 1) if h_watchdog_stop() is
+ * not called within SESSCB_TEST_WATCHDOG seconds (default 300): a deadlock
+ * becomes a failure instead of a hang. */
+void h_watchdog_start(const char *what);
+void h_watchdog_stop(void);
 /* Watch one session object: *freed becomes 1 when this very object reaches
  * refcount 0 (its own ex_data index, not inherited by dups). Sets *freed = 0. */
 void h_watch_session(SSL_SESSION *s, int *freed);

@@ -239,44 +239,10 @@ static void *s39_churn_thread(void *arg)
     return NULL;
 }
 
-/* ---- watchdog ---- */
-static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wd_cond = PTHREAD_COND_INITIALIZER;
-static int wd_stop;
-
-static void *s39_watchdog(void *arg)
-{
-    long secs = (long)(intptr_t)arg;
-    struct timespec ts;
-    int rc = 0;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += secs;
-    pthread_mutex_lock(&wd_lock);
-    while (!wd_stop && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&wd_cond, &wd_lock, &ts);
-    pthread_mutex_unlock(&wd_lock);
-    if (!wd_stop) {
-        h_check(0, "watchdog: scenario 39 did not finish within %ld s (deadlock?)", secs);
-        ev("RESULT FAIL (watchdog)");
-        _exit(1);
-    }
-    return NULL;
-}
-
-static long s39_env(const char *name, long def)
-{
-    const char *v = getenv(name);
-    long n;
-    if (v == NULL || *v == '\0')
-        return def;
-    n = strtol(v, NULL, 10);
-    return n > 0 ? n : def;
-}
 
 int scenario_39(void)
 {
-    pthread_t hs[S39_THREADS], churn, wd;
-    long secs = s39_env("SESSCB_TEST_WATCHDOG", 300);
+    pthread_t hs[S39_THREADS], churn;
     long expect_C, remD_before;
     int i;
 
@@ -286,7 +252,7 @@ int scenario_39(void)
     pthread_rwlockattr_setkind_np(&ga, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&g_gate, &ga);
     pthread_rwlockattr_destroy(&ga);
-    g_iters = (int)s39_env("SESSCB_TEST_ITERS", 150);
+    g_iters = (int)h_env_long("SESSCB_TEST_ITERS", 150);
     ev("threads: %d handshake threads (4 TLS1.2 NO_TICKET, 4 TLS1.3) + 1 churn thread", S39_THREADS);
 
     g_sctx = h_server_ctx("sctx", TLS1_2_VERSION, TLS1_3_VERSION);
@@ -299,7 +265,7 @@ int scenario_39(void)
     SSL_CTX_sess_set_remove_cb(g_cctx13, s39_rem_D);
 
     h_set_quiet(1);
-    pthread_create(&wd, NULL, s39_watchdog, (void *)(intptr_t)secs);
+    h_watchdog_start("scenario 39");
     pthread_create(&churn, NULL, s39_churn_thread, NULL);
     for (i = 0; i < S39_THREADS; i++)
         pthread_create(&hs[i], NULL, s39_hs_thread, (void *)(intptr_t)i);
@@ -320,11 +286,7 @@ int scenario_39(void)
     SSL_CTX_free(g_snone);
     SSL_CTX_free(g_sctx);
 
-    pthread_mutex_lock(&wd_lock);
-    wd_stop = 1;
-    pthread_cond_signal(&wd_cond);
-    pthread_mutex_unlock(&wd_lock);
-    pthread_join(wd, NULL);
+    h_watchdog_stop();
     pthread_rwlock_destroy(&g_gate);
     h_set_quiet(0);
 

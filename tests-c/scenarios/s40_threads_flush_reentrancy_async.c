@@ -757,47 +757,14 @@ static void *t_churn_thread(void *arg)
     return NULL;
 }
 
-static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wd_cond = PTHREAD_COND_INITIALIZER;
-static int wd_stop;
-
-static void *t_watchdog(void *arg)
-{
-    long secs = (long)(intptr_t)arg;
-    struct timespec ts;
-    int rc = 0;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += secs;
-    pthread_mutex_lock(&wd_lock);
-    while (!wd_stop && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&wd_cond, &wd_lock, &ts);
-    pthread_mutex_unlock(&wd_lock);
-    if (!wd_stop) {
-        h_check(0, "watchdog: scenario 40 threads did not finish within %ld s (deadlock?)", secs);
-        ev("RESULT FAIL (watchdog)");
-        _exit(1);
-    }
-    return NULL;
-}
-
-static long s40_env(const char *name, long def)
-{
-    const char *v = getenv(name);
-    long n;
-    if (v == NULL || *v == '\0')
-        return def;
-    n = strtol(v, NULL, 10);
-    return n > 0 ? n : def;
-}
 
 static void s40_threads(void)
 {
-    pthread_t hs[T_HS], rem, fl, ch, wd;
-    long secs = s40_env("SESSCB_TEST_WATCHDOG", 300);
+    pthread_t hs[T_HS], rem, fl, ch;
     int i;
 
     ev("=== part 3: threads (%d handshake threads, remover, flusher, churn)", T_HS);
-    t_iters = (int)s40_env("SESSCB_TEST_ITERS", 250);
+    t_iters = (int)h_env_long("SESSCB_TEST_ITERS", 250);
     t_s1 = h_server_ctx("t-sctx1", TLS1_2_VERSION, TLS1_3_VERSION);
     t_s2 = h_server_ctx("t-sctx2", TLS1_2_VERSION, TLS1_3_VERSION);
     t_c12 = h_client_ctx("t-cctx12", TLS1_2_VERSION, TLS1_2_VERSION);
@@ -808,7 +775,7 @@ static void s40_threads(void)
     SSL_CTX_sess_set_remove_cb(t_s2, t_r2_cb);
 
     h_set_quiet(1);
-    pthread_create(&wd, NULL, t_watchdog, (void *)(intptr_t)secs);
+    h_watchdog_start("scenario 40 threads");
     pthread_create(&rem, NULL, t_remover_thread, NULL);
     pthread_create(&fl, NULL, t_flusher_thread, NULL);
     pthread_create(&ch, NULL, t_churn_thread, NULL);
@@ -831,11 +798,7 @@ static void s40_threads(void)
     SSL_CTX_free(t_s1);
     SSL_CTX_free(t_s2);
 
-    pthread_mutex_lock(&wd_lock);
-    wd_stop = 1;
-    pthread_cond_signal(&wd_cond);
-    pthread_mutex_unlock(&wd_lock);
-    pthread_join(wd, NULL);
+    h_watchdog_stop();
     h_set_quiet(0);
 
     CHECK_EQ(ALOAD(&t_hs_ok), (long)T_HS * t_iters, "threads: all handshakes succeeded");

@@ -68,6 +68,9 @@ struct sesscb_stats {
   uint64_t get_copy0;
   // Remove-session callbacks dispatched to the application.
   uint64_t remove_calls;
+  // Trace lines that could not be written (process totals only; 0 for a
+  // ctx).
+  uint64_t log_lines_dropped;
 };
 
 

@@ -3,7 +3,7 @@
 //! trampoline that is sesscb's own code runs inside [`ffi_boundary!`], which
 //! turns a panic into a documented harmless value.
 
-use std::ffi::{c_char, c_int};
+use std::ffi::c_int;
 
 /// The value an exported function returns if sesscb's own code panicked.
 pub trait PanicDefault {
@@ -31,12 +31,6 @@ impl<T> PanicDefault for Option<T> {
     fn panic_default() -> Self {
         None
     }
-}
-
-/// Used by `sesscb_version`, which cannot fail; kept for symmetry.
-#[allow(dead_code)]
-pub fn empty_c_str() -> *const c_char {
-    c"".as_ptr()
 }
 
 /// Runs the body; a panic is logged (when logging is on) and replaced by the

@@ -55,6 +55,9 @@ pub struct sesscb_stats {
     pub get_copy0: u64,
     /// Remove-session callbacks dispatched to the application.
     pub remove_calls: u64,
+    /// Trace lines that could not be written (process totals only; 0 for a
+    /// ctx).
+    pub log_lines_dropped: u64,
 }
 
 /// What a dispatch counts: exactly one of these per callback; the C view's
@@ -152,6 +155,7 @@ fn to_view(
         get_hits: get_hit_copy + get_hit_copy0,
         get_copy0: get_hit_copy0,
         remove_calls: remove,
+        log_lines_dropped: 0,
     }
 }
 
@@ -188,7 +192,7 @@ pub fn process_snapshot() -> sesscb_stats {
         slot.counters.add_into(&mut raw);
     }
     thread_counters::add_all_into(&mut raw);
-    to_view(raw)
+    sesscb_stats { log_lines_dropped: crate::log::DROPPED.load(Relaxed), ..to_view(raw) }
 }
 
 /// Bytes of `sesscb_stats` a caller must provide at least (size + flags).

@@ -557,6 +557,11 @@ fn log_to_dev_full_is_dropped() {
     r.assert_pass();
     r.assert_quiet_stderr();
     assert_eq!(r.line_starting("OUTCOME "), Some(want.as_str()));
+    // Every line was dropped, and sesscb_stats says so.
+    let dropped: u64 = r.line_starting("LOG_DROPPED ").expect("LOG_DROPPED line")["LOG_DROPPED ".len()..]
+        .parse()
+        .expect("a count");
+    assert!(dropped >= 30, "only {dropped} dropped lines reported\n{}", r.dump());
 }
 
 /// SESSCB_LOG=stderr, stderr a pipe whose reader has exited: the host must
@@ -616,6 +621,7 @@ fn log_lines_are_documented_json_without_key_material() {
         let r = run(with_log(preload(cmd(&bin, &["basic", "5"])), &log));
         r.assert_pass();
         r.assert_quiet_stderr();
+        assert_eq!(r.line_starting("LOG_DROPPED "), Some("LOG_DROPPED 0"), "{}", r.dump());
         let keys: Vec<&str> =
             r.lines_starting("MASTER_KEY ").iter().map(|l| &l["MASTER_KEY ".len()..]).collect();
         assert_eq!(keys.len(), 5, "{}", r.dump());

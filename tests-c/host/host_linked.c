@@ -82,6 +82,13 @@ static int mode_basic(int n)
     }
     g_quiet = 0;
     check(i == n, "%d scenarios passed", n);
+    if (g_sesscb_stats != NULL) {
+        struct sesscb_stats st;
+        memset(&st, 0, sizeof st);
+        st.size = (uint32_t)sizeof st;
+        check(g_sesscb_stats(NULL, &st) == SESSCB_STATUS_OK, "process stats");
+        printf("LOG_DROPPED %llu\n", (unsigned long long)st.log_lines_dropped);
+    }
     return 0;
 }
 

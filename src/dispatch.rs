@@ -11,35 +11,29 @@ use crate::callbacks::{self, Address, Kind};
 use crate::ffi::{Ssl, SslCtx, SslSession};
 use crate::log;
 use crate::shared;
-use crate::slots::{self, Slot};
+use crate::slots;
 use crate::stats::{self, Event};
 use crate::trampolines::SLOT_COUNT;
 
 /// Where trampoline `index` leads: the application's callback and, for a
-/// per-ctx slot, that slot (its ctx and counters).
+/// per-ctx slot, that slot's index (None: a shared trampoline).
 #[inline(always)]
-fn route(kind: Kind, index: usize) -> (Address, Option<&'static Slot>) {
+fn route(kind: Kind, index: usize) -> (Address, Option<usize>) {
     if index < SLOT_COUNT {
-        let slot = slots::get(index);
-        (slot.callback(kind), Some(slot))
+        (slots::get(index).callback(kind), Some(index))
     } else {
         (shared::function(kind, index - SLOT_COUNT), None)
     }
 }
 
-/// The slot a trampoline index belongs to (None: a shared trampoline).
-#[inline(always)]
-fn slot_index(index: usize) -> Option<usize> {
-    (index < SLOT_COUNT).then_some(index)
-}
-
-/// The libssl whose functions may be called on this event's objects for the
-/// trace: the slot's owner, or for a shared trampoline the process's only
-/// libssl (with two, a shared trampoline cannot tell which made the objects).
-fn tracing_libssl(slot: Option<&'static Slot>) -> Option<&'static crate::resolver::Libssl> {
-    match slot {
-        Some(slot) => slot.libssl(),
-        None => crate::resolver::sole(),
+/// For the trace: the ctx OpenSSL consulted (known for a slot), and the
+/// libssl whose functions may be called on this event's objects — the
+/// slot's owner, or for a shared trampoline the process's only libssl (with
+/// two, a shared trampoline cannot tell which made the objects).
+fn tracing_context(slot: Option<usize>) -> (Option<*mut SslCtx>, Option<&'static crate::resolver::Libssl>) {
+    match slot.map(slots::get) {
+        Some(slot) => (Some(slot.ctx()), slot.libssl()),
+        None => (None, crate::resolver::sole()),
     }
 }
 
@@ -55,9 +49,10 @@ pub unsafe fn on_new(ssl: *mut Ssl, sess: *mut SslSession, index: usize) -> c_in
     // OpenSSL consulted; the arguments are OpenSSL's, untouched.
     let ret = unsafe { app(ssl, sess) };
     let _ = std::panic::catch_unwind(|| {
-        stats::record(slot_index(index), Event::new_session(ret != 0));
+        stats::record(slot, Event::new_session(ret != 0));
         if log::enabled() {
-            log::new_event(tracing_libssl(slot), slot.map(Slot::ctx), ssl, sess, ret);
+            let (session_ctx, lib) = tracing_context(slot);
+            log::new_event(lib, session_ctx, ssl, sess, ret);
         }
     });
     ret
@@ -86,21 +81,11 @@ pub unsafe fn on_get(
     let _ = std::panic::catch_unwind(|| {
         let hit = !session.is_null();
         // SAFETY: as above; read after the application wrote it.
-        let copy_out = if hit && !copy.is_null() { unsafe { *copy } } else { 1 };
-        stats::record(slot_index(index), Event::get_session(hit, copy_out == 0));
+        let copy_out = if copy.is_null() { 1 } else { unsafe { *copy } };
+        stats::record(slot, Event::get_session(hit, copy_out == 0));
         if tracing {
-            // SAFETY: as above.
-            let copy_after = if copy.is_null() { copy_out } else { unsafe { *copy } };
-            log::get_event(
-                tracing_libssl(slot),
-                slot.map(Slot::ctx),
-                ssl,
-                data,
-                len,
-                copy_in,
-                copy_after,
-                session,
-            );
+            let (session_ctx, lib) = tracing_context(slot);
+            log::get_event(lib, session_ctx, ssl, data, len, copy_in, copy_out, session);
         }
     });
     session
@@ -117,9 +102,9 @@ pub unsafe fn on_remove(ctx: *mut SslCtx, sess: *mut SslSession, index: usize) {
     // SAFETY: the application's remove callback with OpenSSL's own arguments.
     unsafe { app(ctx, sess) };
     let _ = std::panic::catch_unwind(|| {
-        stats::record(slot_index(index), Event::Remove);
+        stats::record(slot, Event::Remove);
         if log::enabled() {
-            log::remove_event(tracing_libssl(slot), ctx, sess);
+            log::remove_event(tracing_context(slot).1, ctx, sess);
         }
     });
 }

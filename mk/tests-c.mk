@@ -92,11 +92,11 @@ tests-c-plain: $(TC_PLAIN_BINS)
 # The runner needs the soname link target/release/libsesscb.so.0 (made by the
 # top Makefile's `lib` target) at run time.
 test-c: lib tests-c
-	cd $(ROOT) && SESSCB_TEST_DIR=$(TC_OUT) $(CARGO) test --release --test differential -- --include-ignored
+	cd $(ROOT) && SESSCB_TEST_DIR=$(TC_OUT) $(CARGO) test --release --locked --test differential -- --include-ignored
 
 test-c-asan: lib tests-c
 	cd $(ROOT) && SESSCB_TEST_DIR=$(TC_OUT) SESSCB_TEST_VARIANT=asan \
-	    $(CARGO) test --release --test differential -- --include-ignored
+	    $(CARGO) test --release --locked --test differential -- --include-ignored
 
 tests-c-clean:
 	rm -rf $(TC_OUT)

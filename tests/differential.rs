@@ -29,11 +29,12 @@
 mod common;
 
 use common::{
-    Run, clean_command, crate_dir, env_path, env_secs, indent, lib_path, line_diff, run_limit, tail,
+    Run, clean_command, crate_dir, env_path, env_secs, indent, line_diff, preload, run_limit, tail,
 };
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::collections::HashMap;
 use std::env;
+use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -114,7 +115,7 @@ fn listed_scenarios(build: Build, program: &str) -> Result<Vec<String>, String> 
     if !program.is_file() {
         return Err(format!("{} is missing: build the C programs with `make tests-c`", program.display()));
     }
-    let run = run_limit(clean_command(&program, &["--list".to_string()]), timeout());
+    let run = run_limit(clean_command(&program, ["--list"]), timeout());
     if !run.exited_ok() {
         return Err(format!("`--list` failed (a stale binary? run `make tests-c`)\n{}", run.dump()));
     }
@@ -153,40 +154,36 @@ fn check_binaries_list_sources(build: Build) -> Result<(), Failed> {
 
 // ---------------------------------------------------------------- running
 
-/// The command for one mode and its time limit.
+/// The command for one mode and its time limit (x5 under valgrind), with
+/// the program it needs.
 fn mode_command(build: Build, scenario: &str, mode: Mode) -> (PathBuf, Command, Duration) {
     let dir = build_dir(build);
-    let arg = vec![scenario.to_string()];
     let plain = dir.join("scenarios-plain");
     match mode {
-        Mode::Plain => (plain.clone(), clean_command(&plain, &arg), timeout()),
+        Mode::Plain => (plain.clone(), clean_command(&plain, [scenario]), timeout()),
         Mode::Linked if variant_asan() => {
             let program = dir.join("scenarios-asan");
-            let mut c = clean_command(&program, &arg);
+            let mut c = clean_command(&program, [scenario]);
             c.env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
                 .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1");
             (program, c, timeout())
         }
         Mode::Linked => {
             let program = dir.join("scenarios-linked");
-            (program.clone(), clean_command(&program, &arg), timeout())
+            (program.clone(), clean_command(&program, [scenario]), timeout())
         }
         Mode::Preload if variant_asan() => {
-            let valgrind_args = ["--error-exitcode=99", "--leak-check=full"]
+            let valgrind =
+                ["--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect"];
+            let args = valgrind
                 .into_iter()
-                .chain(["--errors-for-leak-kinds=definite,indirect", "-q"])
-                .map(str::to_owned)
-                .chain([plain.display().to_string(), scenario.to_string()])
-                .collect::<Vec<_>>();
-            let mut c = clean_command("valgrind", &valgrind_args);
-            c.env("LD_PRELOAD", lib_path());
+                .chain(["-q"])
+                .map(OsStr::new)
+                .chain([plain.as_os_str(), scenario.as_ref()]);
+            let c = preload(clean_command("valgrind", args));
             (plain, c, timeout() * 5)
         }
-        Mode::Preload => {
-            let mut c = clean_command(&plain, &arg);
-            c.env("LD_PRELOAD", lib_path());
-            (plain, c, timeout())
-        }
+        Mode::Preload => (plain.clone(), preload(clean_command(&plain, [scenario])), timeout()),
     }
 }
 

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::env;
+use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -65,6 +66,29 @@ impl Run {
         }
     }
 
+    pub fn has_line(&self, line: &str) -> bool {
+        self.stdout.lines().any(|l| l == line)
+    }
+
+    pub fn line_starting(&self, prefix: &str) -> Option<&str> {
+        self.stdout.lines().find(|l| l.starts_with(prefix))
+    }
+
+    pub fn lines_starting(&self, prefix: &str) -> Vec<&str> {
+        self.stdout.lines().filter(|l| l.starts_with(prefix)).collect()
+    }
+
+    /// Exit 0, no timeout/signal, `RESULT PASS`, no CHECK FAIL.
+    pub fn assert_pass(&self) {
+        assert!(self.exited_ok(), "process did not exit 0\n{}", self.dump());
+        assert!(!self.stdout.contains("CHECK FAIL"), "a check failed\n{}", self.dump());
+        assert!(self.has_line("RESULT PASS"), "no RESULT PASS\n{}", self.dump());
+    }
+
+    pub fn assert_quiet_stderr(&self) {
+        assert!(self.stderr.is_empty(), "stderr must be empty\n{}", self.dump());
+    }
+
     pub fn dump(&self) -> String {
         format!(
             "--- {}\n{}\n--- stdout:\n{}\n--- stderr:\n{}\n---",
@@ -78,9 +102,21 @@ impl Run {
 
 /// A command with a clean sesscb environment (no inherited LD_PRELOAD or
 /// SESSCB_LOG), so the caller decides how sesscb gets in.
-pub fn clean_command(prog: impl AsRef<Path>, args: &[String]) -> Command {
+pub fn clean_command<S: AsRef<OsStr>>(prog: impl AsRef<Path>, args: impl IntoIterator<Item = S>) -> Command {
     let mut c = Command::new(prog.as_ref());
     c.args(args).env_remove("LD_PRELOAD").env_remove("SESSCB_LOG");
+    c
+}
+
+/// `c` with the library under test preloaded.
+pub fn preload(mut c: Command) -> Command {
+    c.env("LD_PRELOAD", lib_path());
+    c
+}
+
+/// `c` writing sesscb's trace to `log`.
+pub fn with_log(mut c: Command, log: impl AsRef<OsStr>) -> Command {
+    c.env("SESSCB_LOG", log);
     c
 }
 

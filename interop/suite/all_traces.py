@@ -17,5 +17,6 @@ def check_all_traces():
         parsed = read_trace(path)
         lines += len(parsed.events)
         problems += ["%s: %s" % (os.path.relpath(path, cfg.FX.tmp), e) for e in parsed.errors]
-    R.check("traces: every SESSCB_LOG file of the run is valid per %s" % os.path.relpath(cfg.SCHEMA, cfg.ROOT), not problems,
+    schema = os.path.relpath(cfg.SCHEMA, cfg.ROOT)
+    R.check("traces: every SESSCB_LOG file of the run is valid per %s" % schema, not problems,
             "%d files, %d lines; %s" % (len(paths), lines, "; ".join(problems[:3])))

@@ -7,9 +7,9 @@ import signal
 import time
 
 from . import config as cfg
-from .checks import Run, check_poison, common_checks, compare, resolves_detail, sesscb_checks
+from .checks import Run, check_poison, common_checks, compare, resolves_detail, server_started, sesscb_checks
 from .files import file_size, fill, read_from, read_text
-from .procs import Proc, base_env, children_of, drop_to, free_port, maps_has_sesscb, tool, wait_ports, wait_until
+from .procs import Proc, base_env, children_of, drop_to, free_port, tool, wait_ports, wait_until
 from .report import R
 
 
@@ -43,11 +43,9 @@ def apache_run(tls, variant):
                 APROTO="TLSv1.3" if tls == "1.3" else "TLSv1.2", USER=drop_to("User %s\nGroup %s"))
     p = Proc("apache2", apache_argv(d, variant, conf), base_env(), os.path.join(d, "stderr.log"))
     try:
-        if not R.check("%s: started" % r.name, wait_ports(p, [port], 20),
-                       read_text(os.path.join(d, "error.log"))[-500:] + read_text(p.out_path)[-300:]):
+        if not server_started(r, p, wait_ports(p, [port], 20),
+                              read_text(os.path.join(d, "error.log"))[-500:] + read_text(p.out_path)[-300:]):
             return r
-        r.main_pid = p.pid
-        r.maps = maps_has_sesscb(p.pid) if variant == "sesscb" else None
         sess = apache_battery(r, port)
         apache_graceful(r, p, port, sess)
     finally:

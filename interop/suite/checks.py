@@ -10,6 +10,7 @@ import re
 
 from . import config as cfg
 from .clients import Clients
+from .procs import maps_has_sesscb
 from .report import R, fmt_flags, log
 from .traces import Trace
 
@@ -60,6 +61,16 @@ def normalize(line):
     for rx, rep in NORMALIZE:
         line = rx.sub(rep, line)
     return line.strip()
+
+
+def server_started(r, p, ready, detail):
+    """Checks that the server came up; records its pid and, in the sesscb
+    variant, whether its maps show libsesscb."""
+    if not R.check("%s: started" % r.name, ready, detail):
+        return False
+    r.main_pid = p.pid
+    r.maps = maps_has_sesscb(p.pid) if r.variant == "sesscb" else None
+    return True
 
 
 def common_checks(r, error_re):

@@ -6,12 +6,12 @@ import re
 import signal
 
 from . import config as cfg
-from .checks import Run, check_proxy, common_checks, compare, proxy_equiv, sesscb_checks, standard_battery
+from .checks import Run, check_proxy, common_checks, compare, proxy_equiv, server_started, sesscb_checks
+from .checks import standard_battery
 from .clients import body_flags
 from .dropin import dropin_env
 from .files import fill, read_text
-from .procs import Proc, base_env, drop_to, free_port, maps_has_sesscb, tool, wait_ports
-from .report import R
+from .procs import Proc, base_env, drop_to, free_port, tool, wait_ports
 
 
 def haproxy_run(tls, variant):
@@ -25,10 +25,8 @@ def haproxy_run(tls, variant):
     env = dropin_env(os.path.join(d, "sesscb.jsonl")) if variant == "sesscb" else base_env()
     p = Proc("haproxy", [tool("haproxy"), "-db", "-f", conf], env, os.path.join(d, "haproxy.log"))
     try:
-        if not R.check("%s: started" % r.name, wait_ports(p, [port, bport]), read_text(p.out_path)[-500:]):
-            return r
-        r.main_pid = p.pid
-        r.maps = maps_has_sesscb(p.pid) if variant == "sesscb" else None
+        if not server_started(r, p, wait_ports(p, [port, bport]), read_text(p.out_path)[-500:]):
+                              return r
         haproxy_battery(r, port)
     finally:
         r.rc = p.stop(signal.SIGUSR1, 20)  # soft stop

@@ -7,7 +7,8 @@ import signal
 import time
 
 from . import config as cfg
-from .checks import Run, check_proxy, common_checks, compare, proxy_equiv, sesscb_checks, standard_battery
+from .checks import Run, check_proxy, common_checks, compare, proxy_equiv, server_started, sesscb_checks
+from .checks import standard_battery
 from .clients import body_flags
 from .files import fill, read_text
 from .procs import Proc, base_env, children_of, drop_to, free_port, maps_has_sesscb, run, sesscb_env, tool
@@ -36,10 +37,8 @@ def nginx_run(tls, variant):
     argv = [tool("nginx"), "-p", d, "-c", conf, "-e", os.path.join(d, "error.log")]
     p = Proc("nginx", argv, env, os.path.join(d, "stderr.log"))
     try:
-        if not R.check("%s: started" % r.name, wait_ports(p, [port, bport]), read_text(p.out_path)[-500:]):
-            return r
-        r.main_pid = p.pid
-        r.maps = maps_has_sesscb(p.pid) if variant == "sesscb" else None
+        if not server_started(r, p, wait_ports(p, [port, bport]), read_text(p.out_path)[-500:]):
+                              return r
         if variant == "plain":
             R.check("%s: no libsesscb in maps" % r.name, maps_has_sesscb(p.pid) is False)
         sess = nginx_battery(r, port)

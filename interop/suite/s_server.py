@@ -11,10 +11,10 @@ import re
 import signal
 
 from . import config as cfg
-from .checks import Run, check_poison, common_checks, compare, sesscb_checks, standard_battery
+from .checks import Run, check_poison, common_checks, compare, server_started, sesscb_checks, standard_battery
 from .clients import body_flags
 from .files import read_text
-from .procs import Proc, base_env, free_port, maps_has_sesscb, sesscb_env, wait_until
+from .procs import Proc, base_env, free_port, sesscb_env, wait_until
 from .report import R
 
 OpensslBuild = collections.namedtuple("OpensslBuild", "test label prefix libssl hint")
@@ -46,11 +46,9 @@ def s_server_run(build, tls, variant):
     out = os.path.join(d, "stdout.log")
     p = Proc(which, s_server_argv(build, d, port, tls), env, out, os.path.join(d, "stderr.log"))
     try:
-        if not R.check("%s: started" % r.name, wait_until(lambda: "ACCEPT" in read_text(out) or not p.alive(), 10)
-                       and p.alive(), read_text(out)[-300:] + read_text(p.err_path)[-300:]):
+        ready = wait_until(lambda: "ACCEPT" in read_text(out) or not p.alive(), 10) and p.alive()
+        if not server_started(r, p, ready, read_text(out)[-300:] + read_text(p.err_path)[-300:]):
             return r
-        r.main_pid = p.pid
-        r.maps = maps_has_sesscb(p.pid) if variant == "sesscb" else None
         standard_battery(r, port, "a.test", tls, lambda o: body_flags(o, r"\n(New|Reused), TLS", "Reused"))
         # -naccept: s_server exits by itself, status 0, after the last one.
         r.rc = p.wait(15)

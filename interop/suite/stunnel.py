@@ -10,11 +10,10 @@ import socket
 import time
 
 from . import config as cfg
-from .checks import Run, check_poison, common_checks, compare, sesscb_checks
+from .checks import Run, check_poison, common_checks, compare, server_started, sesscb_checks
 from .dropin import dropin_env
 from .files import file_size, fill, read_from, read_text
-from .procs import Proc, base_env, drop_to, free_port, maps_has_sesscb, tool, user_group, wait_until
-from .report import R
+from .procs import Proc, base_env, drop_to, free_port, tool, user_group, wait_until
 
 ACCEPTED = r"(?:SSL|TLS) accepted: (new session negotiated|previous session reused)"
 CONNECTED = r"(?:SSL|TLS) connected: (new session negotiated|previous session reused)"
@@ -45,10 +44,8 @@ def stunnel_run(tls, variant):
         # Readiness from the log: a TCP probe of [cli] would itself make a
         # TLS connection to [tls].
         ready = wait_until(lambda: not p.alive() or "Accepting new connections" in read_text(logf), 15)
-        if not R.check("%s: started" % r.name, ready and p.alive(), read_text(logf)[-500:]):
-            return r
-        r.main_pid = p.pid
-        r.maps = maps_has_sesscb(p.pid) if variant == "sesscb" else None
+        if not server_started(r, p, ready and p.alive(), read_text(logf)[-500:]):
+                              return r
         stunnel_battery(r, port, logf)
         stunnel_client_mode(r, cport, logf)
     finally:

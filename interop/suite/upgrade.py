@@ -145,9 +145,14 @@ def haproxy_reload_run():
 
 
 def haproxy_reload(label, p, d, port, trace):
-    old = wait_until(lambda: children_of(p.pid), 10) or []
-    R.check("%s: master and worker map libsesscb" % label,
-            maps_has_sesscb(p.pid) is True and all(maps_has_sesscb(w) for w in old), "worker %s" % old)
+    def mapped_tree():
+        # Re-read the children each time: right after start the master may
+        # have a short-lived child that is gone before its maps are read.
+        kids = children_of(p.pid)
+        return kids if kids and maps_has_sesscb(p.pid) is True and all(maps_has_sesscb(w) for w in kids) else None
+    old = wait_until(mapped_tree, 10)
+    R.check("%s: master and worker map libsesscb" % label, bool(old), "worker %s" % children_of(p.pid))
+    old = old or children_of(p.pid)
     c = Clients(d, "sesscb")
     before = c.s_client_reconnect(port, "a.test")
     os.kill(p.pid, signal.SIGUSR2)

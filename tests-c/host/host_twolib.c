@@ -36,21 +36,10 @@
 /* The six: the plain names when bound (sesscb), else the owner's. */
 static int bind_six(void *owner)
 {
-    if (SSL_CTX_sess_set_new_cb != NULL) {
-        O->set_new = SSL_CTX_sess_set_new_cb;
-        O->set_remove = SSL_CTX_sess_set_remove_cb;
-        O->set_get = SSL_CTX_sess_set_get_cb;
-        O->get_new = SSL_CTX_sess_get_new_cb;
-        O->get_remove = SSL_CTX_sess_get_remove_cb;
-        O->get_get = SSL_CTX_sess_get_get_cb;
-    } else {
-        *(void **)&O->set_new = dlsym(owner, "SSL_CTX_sess_set_new_cb");
-        *(void **)&O->set_remove = dlsym(owner, "SSL_CTX_sess_set_remove_cb");
-        *(void **)&O->set_get = dlsym(owner, "SSL_CTX_sess_set_get_cb");
-        *(void **)&O->get_new = dlsym(owner, "SSL_CTX_sess_get_new_cb");
-        *(void **)&O->get_remove = dlsym(owner, "SSL_CTX_sess_get_remove_cb");
-        *(void **)&O->get_get = dlsym(owner, "SSL_CTX_sess_get_get_cb");
-    }
+    if (SSL_CTX_sess_set_new_cb != NULL)
+        SIX_FROM_PLAIN_NAMES();
+    else
+        six_from_handle(owner);
     check(O->set_new && O->set_remove && O->set_get && O->get_new && O->get_remove && O->get_get,
           "the six found (%s)", object_of((void *)O->set_new));
     printf("PATH %s\n", in_sesscb((void *)O->set_new) ? "sesscb" : "owner");

@@ -26,7 +26,7 @@ def haproxy_run(tls, variant):
     p = Proc("haproxy", [tool("haproxy"), "-db", "-f", conf], env, os.path.join(d, "haproxy.log"))
     try:
         if not server_started(r, p, wait_ports(p, [port, bport]), read_text(p.out_path)[-500:]):
-                              return r
+            return r
         haproxy_battery(r, port)
     finally:
         r.rc = p.stop(signal.SIGUSR1, 20)  # soft stop

@@ -38,7 +38,7 @@ def nginx_run(tls, variant):
     p = Proc("nginx", argv, env, os.path.join(d, "stderr.log"))
     try:
         if not server_started(r, p, wait_ports(p, [port, bport]), read_text(p.out_path)[-500:]):
-                              return r
+            return r
         if variant == "plain":
             R.check("%s: no libsesscb in maps" % r.name, maps_has_sesscb(p.pid) is False)
         sess = nginx_battery(r, port)

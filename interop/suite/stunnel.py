@@ -45,7 +45,7 @@ def stunnel_run(tls, variant):
         # TLS connection to [tls].
         ready = wait_until(lambda: not p.alive() or "Accepting new connections" in read_text(logf), 15)
         if not server_started(r, p, ready and p.alive(), read_text(logf)[-500:]):
-                              return r
+            return r
         stunnel_battery(r, port, logf)
         stunnel_client_mode(r, cport, logf)
     finally:

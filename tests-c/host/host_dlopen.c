@@ -80,20 +80,10 @@ static int bind_the_six(void *handle)
               (void *)SSL_CTX_sess_get_get_cb == dlsym(RTLD_DEFAULT, "SSL_CTX_sess_get_get_cb"),
           "plain names agree with dlsym(RTLD_DEFAULT)");
     if (plain) {
-        O->set_new = SSL_CTX_sess_set_new_cb;
-        O->set_remove = SSL_CTX_sess_set_remove_cb;
-        O->set_get = SSL_CTX_sess_set_get_cb;
-        O->get_new = SSL_CTX_sess_get_new_cb;
-        O->get_remove = SSL_CTX_sess_get_remove_cb;
-        O->get_get = SSL_CTX_sess_get_get_cb;
+        SIX_FROM_PLAIN_NAMES();
         return 1;
     }
-    *(void **)&O->set_new = dlsym(handle, "SSL_CTX_sess_set_new_cb");
-    *(void **)&O->set_remove = dlsym(handle, "SSL_CTX_sess_set_remove_cb");
-    *(void **)&O->set_get = dlsym(handle, "SSL_CTX_sess_set_get_cb");
-    *(void **)&O->get_new = dlsym(handle, "SSL_CTX_sess_get_new_cb");
-    *(void **)&O->get_remove = dlsym(handle, "SSL_CTX_sess_get_remove_cb");
-    *(void **)&O->get_get = dlsym(handle, "SSL_CTX_sess_get_get_cb");
+    six_from_handle(handle);
     check(O->set_new && O->set_remove && O->set_get && O->get_new && O->get_remove && O->get_get,
           "the six found in the handle");
     return h_failed() ? -1 : 0;

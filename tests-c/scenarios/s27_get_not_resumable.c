@@ -1,6 +1,7 @@
 /* Scenario 27: get callback returns a not_resumable session, i.e. the object
  * an earlier remove callback was given (docs/openssl-behaviour.md, "The get
- * callback" and "Differences between OpenSSL lines"; OpenSSL issue #18690).  TLS1.2 NO_TICKET, mode SERVER (store + lookup).
+ * callback" and "Differences between OpenSSL lines"; OpenSSL issue #18690).
+ * TLS1.2 NO_TICKET, mode SERVER (store + lookup).
  *
  * Full handshake: new[A] keeps #k (number 1).  SSL_CTX_remove_session(sctx,
  * #k): remove[A] x1, #k is now not resumable, number 0.  Resumption: internal

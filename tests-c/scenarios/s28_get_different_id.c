@@ -10,7 +10,8 @@
  *   1.1.1w and 3.0.x (< 3.6): S2 is used (server reused=1) with S2's id in the
  *   ServerHello, the client does not recognise the id and the handshake fails;
  *   the client's fatal alert reaches the server, which removes its current
- *   session S2 ("fatal alert received"): remove[A] x1 with S2, and S2 leaves the internal cache.
+ *   session S2 (the "fatal alert received" remove): remove[A] x1 with S2,
+ *   and S2 leaves the internal cache.
  *   3.6+: treated as a miss, clean full handshake (new x1).
  * Session ids are generated deterministically so the trace is stable. */
 #include "../harness.h"

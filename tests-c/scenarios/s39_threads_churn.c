@@ -16,8 +16,9 @@
  * OpenSSL's ssl_update_cache() tests session_ctx->new_session_cb, calls
  * SSL_SESSION_up_ref(), then reloads the field and calls it
  * (docs/openssl-behaviour.md, "Threads and locks"), so clearing it
- * concurrently makes plain OpenSSL call through NULL. Observed here in plain mode on 3.0.19 and 1.1.1w (about 1 run
- * in 25 crashed at pc 0 right after SSL_SESSION_up_ref in ssl_update_cache).
+ * concurrently makes plain OpenSSL call through NULL. Observed here in plain
+ * mode on 3.0.19 and 1.1.1w (about 1 run in 25 crashed at pc 0 right after
+ * SSL_SESSION_up_ref in ssl_update_cache).
  * That set(NULL) is therefore done under a writer-preferring gate that the
  * handshake threads hold (shared) around each handshake; handshakes still run
  * while new_cb is NULL and race with the NULL -> A/B and A <-> B transitions.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""sesscb benchmark driver (issue 4): `make bench` and `make bench-guard`.
+"""What sesscb costs: the benchmark driver behind `make bench` and `make bench-guard`.
 
 Runs target/bench/<build>/bench-{plain,linked} (one C source, two link lines)
 for each OpenSSL build, in these variants:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""sesscb benchmark driver (issue 4): `make bench` and `make bench-guard`.
+"""What sesscb costs: the benchmark driver behind `make bench` and `make bench-guard`.
 
 Runs target/bench/<build>/bench-{plain,linked} (one C source, two link lines)
 for each OpenSSL build, in these variants:
@@ -474,7 +474,7 @@ def make_runner(args, builds):
 
 
 def run_sections(runner, table, out, builds, only, cfg, variants):
-    """Runs the selected sections and sorts the table's rows in issue order."""
+    """Runs the selected sections and sorts the table's rows by section (1a, 1b, 2, 3, 4)."""
     for b in builds:
         if "dispatch" in only:
             bench_dispatch(runner, table, out, b, cfg, variants)

@@ -1,5 +1,5 @@
 /*
- * sesscb benchmark program (issue 4: "Measure what sesscb costs").
+ * sesscb benchmark program: measures what sesscb costs.
  *
  * One source, built per OpenSSL build as two binaries from the same object:
  *   bench-plain   -lssl -lcrypto

@@ -15,8 +15,9 @@
 //! The scenario tests are ignored by default because they need the C
 //! programs: `make test-c` (or `make test`) builds them and runs
 //! `cargo test --release --test differential -- --include-ignored`.
-//! `cargo test --test differential -- s21` filters as usual: this is a
-//! libtest-compatible harness (`harness = false`, libtest-mimic).
+//! `cargo test --release --test differential -- --include-ignored s21` filters
+//! as usual: this is a libtest-compatible harness (`harness = false`,
+//! libtest-mimic).
 //!
 //! Environment:
 //!   SESSCB_TEST_DIR      binaries directory (default <crate>/target/tests-c)

@@ -1,5 +1,6 @@
-/* Scenario 30: TLS1.3 early data with anti-replay (spec 9.2 #30, 2.2 "TLS1.3
- * path", R10, probe S11).
+/* Scenario 30: TLS1.3 early data with anti-replay (docs/openssl-behaviour.md,
+ * "The get callback", and the "TLS 1.3 anti-replay" remove in "The remove
+ * callback").
  *
  * The server sets max_early_data > 0 (anti-replay on by default), so it uses
  * stateful tickets and caches them even though we never rely on remove_cb for

@@ -1,5 +1,6 @@
-/* Scenario 36: SSL_CTX_remove_session edge cases (spec 9.2 #36, 2.3 R-a,
- * probe S9). No handshakes: sessions are built with SSL_SESSION_new +
+/* Scenario 36: SSL_CTX_remove_session edge cases (remove_session_lock in
+ * ssl/ssl_sess.c; docs/openssl-behaviour.md, "The remove callback").
+ * No handshakes: sessions are built with SSL_SESSION_new +
  * SSL_SESSION_set1_id (+ protocol version TLS1.2) and added with
  * SSL_CTX_add_session. ctx callbacks A (remove), ctx2 callbacks B.
  *  1. never cached, non-empty id: remove[A] x1 (resumable=0 inside), returns 0.

@@ -1,5 +1,5 @@
 /* Scenario 40: concurrent flushes and removes, re-entrancy, SSL_MODE_ASYNC
- * (spec 9.2 #40, R9, 4.3 locks).
+ * (docs/openssl-behaviour.md, "Threads and locks").
  *
  * Part 1, re-entrancy (single thread, full trace):
  *  r1. a remove callback clearing itself inside SSL_CTX_remove_session:

@@ -92,7 +92,7 @@ static void s17_run(int version, const char *vname, int free_ctxs_first)
         CHECK_EQ(after.ctx_freed - before.ctx_freed, 0, "%s: no ctx freed in SSL_free", vname);
     } else {
         /* Non-clean close of the current session, then the final flush of sctx1. */
-        CHECK_EQ(h_cfg[H_A].n_remove, nt, "%s: remove[A] inside SSL_free (R6 + final flush)",
+        CHECK_EQ(h_cfg[H_A].n_remove, nt, "%s: remove[A] inside SSL_free (non-clean close + final flush)",
                  vname);
         CHECK_EQ(after.ctx_freed - before.ctx_freed, 2, "%s: sctx1+sctx2 freed inside SSL_free",
                  vname);

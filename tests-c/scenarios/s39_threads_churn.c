@@ -307,7 +307,7 @@ int scenario_39(void)
     expect_C = 2 * ALOAD(&c_full13) + ALOAD(&c_res13);
     CHECK_EQ(ALOAD(&c_newC), expect_C, "client new[C] == 2 x full + 1 x resumed TLS1.3 handshakes");
     CHECK_EQ(remD_before, ALOAD(&c_res13) + ALOAD(&c_unclean13),
-             "client remove[D] before SSL_CTX_free == TLS1.3 resumptions (R11) + non-clean frees (R6)");
+             "client remove[D] before SSL_CTX_free == TLS1.3 client resumptions + non-clean frees");
     CHECK_EQ(ALOAD(&c_remD), ALOAD(&c_newC), "client remove[D] in total == new[C]");
     CHECK(ALOAD(&c_res13) > 0, "some TLS1.3 resumptions happened");
     return h_result();

@@ -9,12 +9,14 @@ a file imports a top-level module listed above its own (the order is top
 first).
 
     scripts/import-graph.py [--src src] [--layers abi,dispatch,...] [--quiet]
+    scripts/import-graph.py --self-test   # proves the check fails when it must
 """
 
 import argparse
 import os
 import re
 import sys
+import tempfile
 
 
 def module_of(path, src):
@@ -83,15 +85,32 @@ def use_paths(tree, prefix=()):
     return paths
 
 
-def absolute(path, here, is_mod_file):
+def inline_modules(text):
+    """(start, end, name) of every inline `mod name { ... }` block."""
+    spans = []
+    for m in re.finditer(r"\bmod\s+(\w+)\s*\{", text):
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            depth += text[i] == "{"
+            depth -= text[i] == "}"
+            i += 1
+        spans.append((m.start(), i, m.group(1)))
+    return spans
+
+
+def module_at(pos, here, spans):
+    """The module at offset `pos` of a file: the file's, plus inline `mod`s around it."""
+    return here + tuple(name for start, end, name in spans if start < pos < end)
+
+
+def absolute(path, here):
     """A path as seen from module `here` -> absolute module path, or None if external."""
     if not path:
         return None
-    parent = here if is_mod_file else here[:-1]
     if path[0] in ("crate", "$crate"):
         return path[1:]
     if path[0] == "self":
-        return (here if True else parent) + path[1:]
+        return here + path[1:]
     if path[0] == "super":
         base = here
         while path and path[0] == "super":
@@ -122,14 +141,14 @@ def scan(src):
             macros[m.group(1)] = mod
     edges = {mod: set() for mod in files}
     for mod, (full, text) in files.items():
-        is_mod_file = full.endswith(("mod.rs", "lib.rs"))
+        spans = inline_modules(text)
         paths = []
         for m in re.finditer(r"\buse\s+([^;]+);", text):
-            paths += use_paths(m.group(1))
+            paths += [(m.start(), p) for p in use_paths(m.group(1))]
         for m in re.finditer(r"(?<![\w:])(\$?crate|super|self)((?:::\w+)+)", text):
-            paths.append((m.group(1),) + tuple(p for p in m.group(2).split("::") if p))
-        for path in paths:
-            target = absolute(path, mod, is_mod_file)
+            paths.append((m.start(), (m.group(1),) + tuple(p for p in m.group(2).split("::") if p)))
+        for pos, path in paths:
+            target = absolute(path, module_at(pos, mod, spans))
             if target is None:
                 continue
             target = resolve(target, files)
@@ -179,40 +198,79 @@ def name(mod, files, src):
     return os.path.relpath(files[mod][0], src)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--src", default=os.path.join(os.path.dirname(__file__), "..", "src"))
-    ap.add_argument("--layers", help="top-level modules, top first (comma-separated)")
-    ap.add_argument("--quiet", action="store_true", help="print only problems and a summary")
-    args = ap.parse_args()
-    files, edges = scan(args.src)
-    if not args.quiet:
-        for mod in sorted(files, key=lambda m: name(m, files, args.src)):
-            targets = sorted(name(t, files, args.src) for t in edges[mod])
-            print(f"{name(mod, files, args.src)} -> {', '.join(targets) if targets else '(nothing)'}")
+def check(src, layers, quiet):
+    """Prints the graph (unless quiet) and the problems; True when there are none."""
+    files, edges = scan(src)
+    if not quiet:
+        for mod in sorted(files, key=lambda m: name(m, files, src)):
+            targets = sorted(name(t, files, src) for t in edges[mod])
+            print(f"{name(mod, files, src)} -> {', '.join(targets) if targets else '(nothing)'}")
     failed = False
     for comp in cycles(edges):
         failed = True
-        print("import cycle: " + " <-> ".join(name(m, files, args.src) for m in comp))
-    if args.layers:
-        order = args.layers.split(",")
+        print("import cycle: " + " <-> ".join(name(m, files, src) for m in comp))
+    if layers:
+        order = layers.split(",")
         rank = {layer: i for i, layer in enumerate(order)}
         for mod, targets in edges.items():
             if not mod:
                 continue
             if mod[0] not in rank:
                 failed = True
-                print(f"layer: {name(mod, files, args.src)} is in no layer of --layers")
+                print(f"layer: {name(mod, files, src)} is in no layer of --layers")
                 continue
             for t in targets:
                 if t and t[0] in rank and rank[t[0]] < rank[mod[0]]:
                     failed = True
-                    print(f"layer: {name(mod, files, args.src)} ({mod[0]}) imports "
-                          f"{name(t, files, args.src)} ({t[0]}), a layer above it")
+                    print(f"layer: {name(mod, files, src)} ({mod[0]}) imports "
+                          f"{name(t, files, src)} ({t[0]}), a layer above it")
     n_edges = sum(len(t) for t in edges.values())
     print(f"import-graph: {len(files)} files, {n_edges} imports, "
-          + ("FAILED" if failed else "no cycle" + (", layers in order" if args.layers else "")))
-    return 1 if failed else 0
+          + ("FAILED" if failed else "no cycle" + (", layers in order" if layers else "")))
+    return not failed
+
+
+SELF_TEST = {
+    # top/a.rs and top/b.rs import each other through a group, `super` and a
+    # macro; low.rs imports top (a layer above); tests' `use super::*` and a
+    # path inside a comment or string are not edges.
+    "lib.rs": "mod top;\nmod low;\n",
+    "top/mod.rs": "pub(crate) mod a;\npub(crate) mod b;\n",
+    "top/a.rs": "use super::b::{self, B};\n#[cfg(test)]\nmod tests {\n    use super::*;\n}\n",
+    "top/b.rs": "macro_rules! m { () => {} }\npub struct B;\n",
+    "low.rs": "// crate::top::a\nfn f() { let _ = \"crate::top::b\"; m!(); }\n",
+}
+
+
+def self_test():
+    with tempfile.TemporaryDirectory() as src:
+        for path, text in SELF_TEST.items():
+            os.makedirs(os.path.dirname(os.path.join(src, path)), exist_ok=True)
+            with open(os.path.join(src, path), "w") as f:
+                f.write(text)
+        files, edges = scan(src)
+        assert edges[("top", "a")] == {("top", "b")}, edges
+        assert edges[("low",)] == {("top", "b")}, edges  # the macro only
+        assert not cycles(edges) and check(src, None, True)
+        assert check(src, "low,top", True), "a correct order failed"
+        assert not check(src, "top,low", True), "a layer violation passed"
+        with open(os.path.join(src, "top/b.rs"), "a") as f:
+            f.write("use crate::top::a;\n")
+        assert cycles(scan(src)[1]) and not check(src, None, True), "a cycle passed"
+    print("import-graph: self-test ok (a cycle and a layer violation are caught)")
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--src", default=os.path.join(os.path.dirname(__file__), "..", "src"))
+    ap.add_argument("--layers", help="top-level modules, top first (comma-separated)")
+    ap.add_argument("--quiet", action="store_true", help="print only problems and a summary")
+    ap.add_argument("--self-test", action="store_true", help="check the checker on a made-up tree")
+    args = ap.parse_args()
+    if args.self_test:
+        return self_test()
+    return 0 if check(args.src, args.layers, args.quiet) else 1
 
 
 if __name__ == "__main__":

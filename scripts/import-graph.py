@@ -13,6 +13,8 @@ first).
 """
 
 import argparse
+import contextlib
+import io
 import os
 import re
 import sys
@@ -243,7 +245,7 @@ SELF_TEST = {
 
 
 def self_test():
-    with tempfile.TemporaryDirectory() as src:
+    with tempfile.TemporaryDirectory() as src, contextlib.redirect_stdout(io.StringIO()):
         for path, text in SELF_TEST.items():
             os.makedirs(os.path.dirname(os.path.join(src, path)), exist_ok=True)
             with open(os.path.join(src, path), "w") as f:

@@ -75,8 +75,6 @@ struct sesscb_stats {
 
 
 
-
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

@@ -6,10 +6,10 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Per-ctx trampoline slots (must match `trampolines::SLOT_COUNT`).
-const SLOT_COUNT: usize = 4096;
-/// Function-keyed trampolines used when every slot is taken.
-const SHARED_COUNT: usize = 64;
+// The table sizes, from the one file that defines them for the crate too.
+#[path = "src/limits.rs"]
+mod limits;
+use limits::{SHARED_COUNT, SLOT_COUNT};
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());

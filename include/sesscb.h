@@ -83,41 +83,41 @@ extern "C" {
 //
 // # Safety
 // `ctx` must be NULL or a live `SSL_CTX`.
-void SSL_CTX_sess_set_new_cb(struct ssl_ctx_st *ctx, sesscb_new_session_cb new_session_cb);
+extern void SSL_CTX_sess_set_new_cb(struct ssl_ctx_st *ctx, sesscb_new_session_cb new_session_cb);
 
 // Sets the remove-session callback, exactly as OpenSSL's function does.
 //
 // # Safety
 // `ctx` must be NULL or a live `SSL_CTX`.
-void SSL_CTX_sess_set_remove_cb(struct ssl_ctx_st *ctx, sesscb_remove_session_cb remove_session_cb);
+extern void SSL_CTX_sess_set_remove_cb(struct ssl_ctx_st *ctx, sesscb_remove_session_cb remove_session_cb);
 
 // Sets the get-session callback, exactly as OpenSSL's function does.
 //
 // # Safety
 // `ctx` must be NULL or a live `SSL_CTX`.
-void SSL_CTX_sess_set_get_cb(struct ssl_ctx_st *ctx, sesscb_get_session_cb get_session_cb);
+extern void SSL_CTX_sess_set_get_cb(struct ssl_ctx_st *ctx, sesscb_get_session_cb get_session_cb);
 
 // Returns the application's new-session callback for `ctx` (never a sesscb
 // trampoline), NULL if none.
 //
 // # Safety
 // `ctx` must be NULL or a live `SSL_CTX`.
-sesscb_new_session_cb SSL_CTX_sess_get_new_cb(struct ssl_ctx_st *ctx);
+extern sesscb_new_session_cb SSL_CTX_sess_get_new_cb(struct ssl_ctx_st *ctx);
 
 // Returns the application's remove-session callback for `ctx`, NULL if none.
 //
 // # Safety
 // `ctx` must be NULL or a live `SSL_CTX`.
-sesscb_remove_session_cb SSL_CTX_sess_get_remove_cb(struct ssl_ctx_st *ctx);
+extern sesscb_remove_session_cb SSL_CTX_sess_get_remove_cb(struct ssl_ctx_st *ctx);
 
 // Returns the application's get-session callback for `ctx`, NULL if none.
 //
 // # Safety
 // `ctx` must be NULL or a live `SSL_CTX`.
-sesscb_get_session_cb SSL_CTX_sess_get_get_cb(struct ssl_ctx_st *ctx);
+extern sesscb_get_session_cb SSL_CTX_sess_get_get_cb(struct ssl_ctx_st *ctx);
 
 // sesscb's version, e.g. "0.1.0" (a static string).
-const char *sesscb_version(void);
+extern const char *sesscb_version(void);
 
 // Reads sesscb's counters: the process totals when `ctx` is NULL, else that
 // ctx's. Set `out->size = sizeof(struct sesscb_stats)` first; sesscb writes
@@ -129,7 +129,7 @@ const char *sesscb_version(void);
 // # Safety
 // `out` must be NULL or point to `out->size` writable bytes; `ctx` must be
 // NULL or a live `SSL_CTX`.
-int sesscb_stats(const struct ssl_ctx_st *ctx, struct sesscb_stats *out);
+extern int sesscb_stats(const struct ssl_ctx_st *ctx, struct sesscb_stats *out);
 
 #ifdef __cplusplus
 }  // extern "C"

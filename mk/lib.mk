@@ -8,7 +8,7 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' $(ROOT)/Cargo.toml | head -1)
 LIB_SO0 := $(PROFILE_DIR)/$(SONAME)
 
-.PHONY: lib header header-check unit-test exports-check install uninstall install-check
+.PHONY: lib header header-check unit-test exports-check lint install uninstall install-check
 
 # cargo decides whether anything is stale; the symlink gives linked test
 # programs the soname they record.
@@ -58,6 +58,19 @@ exports-check: lib
 
 unit-test:
 	$(CARGO) test --release --locked --lib
+
+# The layers of src/, top first: a file imports only from its own layer or
+# those below it, and no two files import each other, even indirectly.
+SRC_LAYERS := abi,dispatch,registry,libssl,observe,sync,ffi,limits
+
+# Static checks: clippy with -D warnings (which also enforces Cargo.toml's
+# [lints]: unsafe_op_in_unsafe_fn, undocumented_unsafe_blocks), rustfmt, and
+# the import graph (its self-test first, so a broken checker cannot pass).
+lint:
+	$(CARGO) clippy --release --locked --all-targets -- -D warnings
+	$(CARGO) fmt --check
+	python3 scripts/import-graph.py --self-test
+	python3 scripts/import-graph.py --quiet --layers $(SRC_LAYERS)
 
 # Installs the library with its soname and symlinks, the header and a
 # pkg-config file.

@@ -7,30 +7,23 @@
 //! with the very same arguments and returns its very same result, counts it,
 //! and optionally traces it.
 //!
-//! Module map:
-//! - [`exports`]: the C ABI (the six OpenSSL names and `sesscb_*`), and the
-//!   only place foreign pointers arrive.
-//! - [`registry`]: what a setter and a getter do.
-//! - [`slots`] / [`shared`]: where the application's pointers live.
-//! - [`trampolines`] / [`dispatch`]: what OpenSSL calls, and what that does.
-//! - [`resolver`]: finding the real libssl.
-//! - [`stats`], [`thread_counters`], [`log`]: observability.
-//! - [`boundary`], [`sync`]: host-safety building blocks.
+//! Module map, top layer first; a module imports only from layers below it
+//! (`scripts/import-graph.py` checks it):
+//! - [`abi`]: the C ABI (the six OpenSSL names, `sesscb_*`, the ex_data free
+//!   function) behind one export macro and the panic boundary.
+//! - [`dispatch`]: the trampolines OpenSSL calls, and what they do.
+//! - [`registry`]: what a setter and a getter do; where the application's
+//!   pointers live (per-ctx slots, shared pool, unresolved ctxs); slot release.
+//! - [`libssl`]: the real libssl's handle, finding it, attributing a caller.
+//! - [`observe`]: the event trace, the counters, per-thread counter shards.
+//! - [`sync`], [`ffi`], [`limits`]: leaves (fork-safe lock and process ids;
+//!   OpenSSL's opaque types and callback types; the table sizes).
 
-#[macro_use]
-mod boundary;
-mod callbacks;
-mod caller_cache;
+mod abi;
 mod dispatch;
-mod exports;
 mod ffi;
-mod log;
+mod libssl;
+mod limits;
+mod observe;
 mod registry;
-mod resolver;
-mod shared;
-mod slots;
-mod stats;
 mod sync;
-mod thread_counters;
-mod trampolines;
-mod unresolved;

@@ -1,7 +1,8 @@
 //! The FFI edge: no Rust panic may unwind into the host (since Rust 1.81 it
-//! would abort nginx), so every exported function and every part of a
-//! trampoline that is sesscb's own code runs inside [`ffi_boundary!`], which
-//! turns a panic into a documented harmless value.
+//! would abort nginx), so every exported function runs inside
+//! [`ffi_boundary!`] (the `export!` macro puts it there), which turns a
+//! panic into a documented harmless value. The trampolines' own code catches
+//! panics in `dispatch::forward`.
 
 use std::ffi::c_int;
 
@@ -17,7 +18,7 @@ impl PanicDefault for () {
 impl PanicDefault for c_int {
     /// `sesscb_stats` reports an internal error.
     fn panic_default() -> Self {
-        crate::stats::STATUS_INTERNAL_ERROR
+        crate::observe::stats::STATUS_INTERNAL_ERROR
     }
 }
 
@@ -40,8 +41,8 @@ macro_rules! ffi_boundary {
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
             Ok(value) => value,
             Err(_) => {
-                $crate::log::panic_caught($what);
-                $crate::boundary::PanicDefault::panic_default()
+                $crate::observe::trace::panic_caught($what);
+                $crate::abi::boundary::PanicDefault::panic_default()
             }
         }
     };
@@ -54,7 +55,7 @@ mod tests {
     #[test]
     fn a_panic_becomes_the_documented_default_instead_of_unwinding() {
         let status: c_int = ffi_boundary!("test", { panic!("sesscb bug") });
-        assert_eq!(status, crate::stats::STATUS_INTERNAL_ERROR);
+        assert_eq!(status, crate::observe::stats::STATUS_INTERNAL_ERROR);
         let pointer: *const u8 = ffi_boundary!("test", { panic!("sesscb bug") });
         assert!(pointer.is_null());
         let callback: Option<unsafe extern "C" fn()> = ffi_boundary!("test", { panic!("sesscb bug") });

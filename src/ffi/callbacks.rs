@@ -1,7 +1,7 @@
 //! The three callback kinds, and callback pointers held as plain addresses so
 //! they fit in atomics (0 means "no callback").
 
-use crate::ffi::{GetSessionCb, NewSessionCb, RemoveSessionCb};
+use crate::ffi::types::{GetSessionCb, NewSessionCb, RemoveSessionCb};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {

@@ -4,7 +4,9 @@
 use std::ffi::c_int;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::thread_counters;
+use super::event::{EVENTS, Event};
+use super::thread_counters;
+use super::trace;
 
 /// Status codes returned by `sesscb_stats`.
 #[repr(C)]
@@ -60,34 +62,6 @@ pub struct sesscb_stats {
     pub log_lines_dropped: u64,
 }
 
-/// What a dispatch counts: exactly one of these per callback; the C view's
-/// totals are sums.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Event {
-    NewKept = 0,
-    NewDropped = 1,
-    GetMiss = 2,
-    GetHitCopy = 3,
-    GetHitCopy0 = 4,
-    Remove = 5,
-}
-
-pub(crate) const EVENTS: usize = 6;
-
-impl Event {
-    pub fn new_session(kept: bool) -> Event {
-        if kept { Event::NewKept } else { Event::NewDropped }
-    }
-
-    pub fn get_session(hit: bool, copy0: bool) -> Event {
-        match (hit, copy0) {
-            (false, _) => Event::GetMiss,
-            (true, false) => Event::GetHitCopy,
-            (true, true) => Event::GetHitCopy0,
-        }
-    }
-}
-
 /// Atomic counters: for events of shared trampolines, for retired slots,
 /// and for the rare thread that cannot have a shard (it is exiting).
 pub struct Counters {
@@ -129,14 +103,15 @@ impl Counters {
     }
 }
 
-/// Counts one dispatched event: for a slot, in this thread's shard (a plain
-/// store, no atomic add); for a shared trampoline, atomically.
+/// Counts one dispatched event: for a slot (its index and atomic counters),
+/// in this thread's shard (a plain store, no atomic add); for a shared
+/// trampoline, atomically.
 #[inline]
-pub fn record(slot: Option<usize>, event: Event) {
+pub fn record(slot: Option<(usize, &Counters)>, event: Event) {
     match slot {
-        Some(index) => {
+        Some((index, counters)) => {
             if !thread_counters::bump(index, event) {
-                crate::slots::get(index).counters.bump(event);
+                counters.bump(event);
             }
         }
         None => SHARED.bump(event),
@@ -160,18 +135,18 @@ fn to_view(
 }
 
 /// One slot's counts: its atomic counters plus every thread's shard.
-pub fn slot_snapshot(index: usize) -> sesscb_stats {
+pub fn slot_snapshot(index: usize, counters: &Counters) -> sesscb_stats {
     let mut raw = [0; EVENTS];
-    crate::slots::get(index).counters.add_into(&mut raw);
+    counters.add_into(&mut raw);
     thread_counters::add_slot_into(index, &mut raw);
     to_view(raw)
 }
 
 /// Folds a dying ctx's counts (atomic and every thread's shard) into the
 /// process totals, leaving the slot's counts at zero for its next ctx.
-pub fn retire_slot(index: usize) {
+pub fn retire_slot(index: usize, counters: &Counters) {
     let mut raw = [0; EVENTS];
-    for (sum, c) in raw.iter_mut().zip(&crate::slots::get(index).counters.counts) {
+    for (sum, c) in raw.iter_mut().zip(&counters.counts) {
         *sum += c.swap(0, Relaxed);
     }
     thread_counters::drain_slot_into(index, &mut raw);
@@ -183,16 +158,17 @@ pub fn retire_slot(index: usize) {
 }
 
 /// Process totals: shared trampolines, retired slots, every live slot and
-/// every thread's shard. Exact when no ctx is being freed during the read.
-pub fn process_snapshot() -> sesscb_stats {
+/// every thread's shard (`slots` yields every slot's atomic counters). Exact
+/// when no ctx is being freed during the read.
+pub fn process_snapshot<'a>(slots: impl Iterator<Item = &'a Counters>) -> sesscb_stats {
     let mut raw = [0; EVENTS];
     SHARED.add_into(&mut raw);
     RETIRED.add_into(&mut raw);
-    for slot in crate::slots::all() {
-        slot.counters.add_into(&mut raw);
+    for counters in slots {
+        counters.add_into(&mut raw);
     }
     thread_counters::add_all_into(&mut raw);
-    sesscb_stats { log_lines_dropped: crate::log::DROPPED.load(Relaxed), ..to_view(raw) }
+    sesscb_stats { log_lines_dropped: trace::DROPPED.load(Relaxed), ..to_view(raw) }
 }
 
 /// Bytes of `sesscb_stats` a caller must provide at least (size + flags).
@@ -247,6 +223,7 @@ mod tests {
         let snap = c.snapshot();
         let mut buf = [0xAAu8; 64];
         // A caller that only knows size, flags and new_calls (16 bytes).
+        // SAFETY: `buf` has 64 >= 20 writable bytes.
         let n = unsafe { write_truncated(&snap, buf.as_mut_ptr(), 20) };
         assert_eq!(n, 16);
         assert_eq!(u32::from_ne_bytes(buf[0..4].try_into().unwrap()), 16);
@@ -258,6 +235,7 @@ mod tests {
     fn a_newer_larger_struct_learns_how_much_was_written() {
         let snap = Counters::new().snapshot();
         let mut buf = [0u8; 128];
+        // SAFETY: `buf` has 128 writable bytes.
         let n = unsafe { write_truncated(&snap, buf.as_mut_ptr(), 128) };
         assert_eq!(n as usize, size_of::<sesscb_stats>());
     }

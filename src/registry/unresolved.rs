@@ -2,9 +2,9 @@
 //! a process where sesscb is loaded but libssl is not reachable): setters
 //! only record, getters return what was recorded.
 
-use crate::callbacks::{Address, Kind};
-use crate::ffi::SslCtx;
-use crate::sync::ForkAwareLock;
+use crate::ffi::callbacks::{Address, Kind};
+use crate::ffi::types::SslCtx;
+use crate::sync::fork_aware_lock::ForkAwareLock;
 
 struct Recorded {
     ctx: usize,

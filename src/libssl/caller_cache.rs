@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
-use crate::resolver::Libssl;
+use super::handle::Libssl;
 
 const ENTRIES: usize = 32;
 

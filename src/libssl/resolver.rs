@@ -14,13 +14,13 @@
 //! *caller*: the libssl that the calling object's own `SSL_CTX_new` binds to
 //! is the one that made its ctxs ([`for_caller`]).
 
-use std::ffi::{CStr, CString, c_char, c_int, c_uchar, c_uint, c_void};
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
-use crate::callbacks::{self, Address, Kind};
-use crate::caller_cache;
-use crate::ffi::{GetSessionCb, NewSessionCb, RemoveSessionCb, Ssl, SslCtx, SslSession};
-use crate::log;
+use super::caller_cache;
+use super::handle::Libssl;
+use crate::ffi::types::SslCtx;
+use crate::observe::trace::{self, FoundBy};
 
 /// `CRYPTO_EX_INDEX_SSL_CTX`, the same in 1.1.1 and 3.x.
 const CRYPTO_EX_INDEX_SSL_CTX: c_int = 1;
@@ -39,30 +39,26 @@ type CryptoGetExNewIndexFn = unsafe extern "C" fn(
     Option<ExFreeFn>,
 ) -> c_int;
 
-/// The real libssl's functions that sesscb uses.
-pub struct Libssl {
-    pub path: String,
-    /// Load base of the libssl object (its identity).
-    pub base: usize,
-    pub version: u64,
-    pub found_by: &'static str,
-    set_new: unsafe extern "C" fn(*mut SslCtx, NewSessionCb),
-    set_remove: unsafe extern "C" fn(*mut SslCtx, RemoveSessionCb),
-    set_get: unsafe extern "C" fn(*mut SslCtx, GetSessionCb),
-    get_new: unsafe extern "C" fn(*mut SslCtx) -> NewSessionCb,
-    get_remove: unsafe extern "C" fn(*mut SslCtx) -> RemoveSessionCb,
-    get_get: unsafe extern "C" fn(*mut SslCtx) -> GetSessionCb,
-    session_get_id: Option<unsafe extern "C" fn(*const SslSession, *mut c_uint) -> *const c_uchar>,
-    get_ssl_ctx: Option<unsafe extern "C" fn(*const Ssl) -> *mut SslCtx>,
-    /// `SSL_CTX_get_ssl_method`: a plain field load in every version, and the
-    /// method is static data inside the libssl that made the ctx — how a ctx
-    /// is attributed to its libssl ([`Libssl::owns`]). None in unit tests.
-    ctx_get_ssl_method: Option<unsafe extern "C" fn(*const SslCtx) -> *const c_void>,
-    /// The address range of this libssl's mapped image.
-    image: (usize, usize),
-    /// sesscb's SSL_CTX ex_data index: never given a value, registered only
-    /// for its free function, which OpenSSL calls for every ctx it frees.
-    ex_index: c_int,
+/// sesscb's SSL_CTX ex_data free function (0: not given yet), registered in
+/// every libssl found. It releases slots, which the registry above owns, so
+/// the C layer hands it down ([`use_ctx_free_fn`]) instead of this module
+/// naming it.
+static CTX_FREE_FN: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the function every libssl found from now on registers as sesscb's
+/// SSL_CTX ex_data free function. Called by each C entry point before
+/// anything can resolve a libssl; a libssl is not used without it.
+#[inline]
+pub fn use_ctx_free_fn(free: ExFreeFn) {
+    if CTX_FREE_FN.load(Ordering::Relaxed) != free as usize {
+        CTX_FREE_FN.store(free as usize, Ordering::Release);
+    }
+}
+
+fn ctx_free_fn() -> Option<ExFreeFn> {
+    let free = CTX_FREE_FN.load(Ordering::Acquire);
+    // SAFETY: every non-zero value was stored from an `ExFreeFn`.
+    (free != 0).then(|| unsafe { std::mem::transmute::<usize, ExFreeFn>(free) })
 }
 
 /// The process's first libssl (found by [`find`]); the answer for callers
@@ -105,21 +101,26 @@ pub unsafe fn for_ctx(ctx: *mut SslCtx, caller: usize) -> Option<&'static Libssl
     }
     for known in &BACKENDS {
         let lib = known.load(Ordering::Acquire);
-        // SAFETY: backends are leaked Boxes; `owns` as above.
-        if !lib.is_null() && unsafe { (*lib).owns(ctx) } {
-            return Some(unsafe { &*lib });
+        if lib.is_null() {
+            continue;
+        }
+        // SAFETY: backends are leaked Boxes, never freed.
+        let lib = unsafe { &*lib };
+        // SAFETY: `owns` only loads a field inside the ctx (see there).
+        if unsafe { lib.owns(ctx) } {
+            return Some(lib);
         }
     }
     let own = own_base();
     for path in loaded_libssl_paths() {
-        if let Some(lib) = backend_in(&path, own, "ctx_owner") {
+        if let Some(lib) = backend_in(&path, own, FoundBy::CtxOwner) {
             // SAFETY: as above.
             if unsafe { lib.owns(ctx) } {
                 return Some(lib);
             }
         }
     }
-    log::note_once_unattributed();
+    trace::note_once_unattributed();
     None
 }
 
@@ -156,7 +157,7 @@ pub fn sole() -> Option<&'static Libssl> {
 fn resolve_default() -> Option<&'static Libssl> {
     let Some(lib) = find() else {
         if !REPORTED_MISSING.swap(true, Ordering::Relaxed) {
-            log::note("resolve_failed", "no libssl is loaded in this process; callbacks are recorded only");
+            trace::note("resolve_failed", "no libssl is loaded in this process; callbacks are recorded only");
         }
         return None;
     };
@@ -173,12 +174,16 @@ fn resolve_default() -> Option<&'static Libssl> {
 }
 
 /// The backend for the libssl loaded at `base`, creating it from `scope`.
-fn backend(base: usize, scope: &Scope, found_by: &'static str) -> Option<&'static Libssl> {
+fn backend(base: usize, scope: &Scope, found_by: FoundBy) -> Option<&'static Libssl> {
     for slot in &BACKENDS {
         let current = slot.load(Ordering::Acquire);
+        if current.is_null() {
+            continue;
+        }
         // SAFETY: published once from a leaked Box and never freed.
-        if !current.is_null() && unsafe { (*current).base } == base {
-            return Some(unsafe { &*current });
+        let current = unsafe { &*current };
+        if current.base == base {
+            return Some(current);
         }
     }
     let created = Box::into_raw(Box::new(load(scope, own_base(), found_by)?));
@@ -187,20 +192,25 @@ fn backend(base: usize, scope: &Scope, found_by: &'static str) -> Option<&'stati
             Ok(_) => {
                 // SAFETY: just published; never freed.
                 let lib = unsafe { &*created };
-                log::resolved(lib);
+                trace::resolved(&lib.path, lib.version, lib.found_by);
                 return Some(lib);
             }
-            // SAFETY: as above.
-            Err(other) if unsafe { (*other).base } == base => {
-                // Lost a race for the same libssl. Ours registered a spare
-                // ex_data index; its free function calls are ignored because
-                // no slot's libssl owns that index.
-                return Some(unsafe { &*other });
+            Err(other) => {
+                // SAFETY: published once from a leaked Box and never freed.
+                let other = unsafe { &*other };
+                if other.base == base {
+                    // Lost a race for the same libssl. Ours registered a spare
+                    // ex_data index; its free function calls are ignored
+                    // because no slot's libssl owns that index.
+                    return Some(other);
+                }
             }
-            Err(_) => continue,
         }
     }
-    log::note("too_many_libssl", "more distinct libssl copies than sesscb tracks; extra ones are not served");
+    trace::note(
+        "too_many_libssl",
+        "more distinct libssl copies than sesscb tracks; extra ones are not served",
+    );
     None
 }
 
@@ -236,19 +246,19 @@ fn find() -> Option<&'static Libssl> {
             Some(handle) => Scope::Handle(handle),
             None => Scope::Next,
         };
-        if let Some(lib) = backend(object_base(next), &scope, "rtld_next") {
+        if let Some(lib) = backend(object_base(next), &scope, FoundBy::RtldNext) {
             return Some(lib);
         }
     }
     // 2. A libssl loaded outside the global scope, by exact soname.
     for soname in SONAMES {
-        if let Some(lib) = backend_in(soname, own_base, "soname") {
+        if let Some(lib) = backend_in(soname, own_base, FoundBy::Soname) {
             return Some(lib);
         }
     }
     // 3. Any loaded object named libssl.so*, skipping ourselves.
     for path in loaded_libssl_paths() {
-        if let Some(lib) = backend_in(&path, own_base, "loaded_objects") {
+        if let Some(lib) = backend_in(&path, own_base, FoundBy::LoadedObjects) {
             return Some(lib);
         }
     }
@@ -256,7 +266,7 @@ fn find() -> Option<&'static Libssl> {
 }
 
 /// The backend for the already-loaded libssl `name`.
-fn backend_in(name: &CStr, own_base: usize, found_by: &'static str) -> Option<&'static Libssl> {
+fn backend_in(name: &CStr, own_base: usize, found_by: FoundBy) -> Option<&'static Libssl> {
     let scope = Scope::Handle(noload(name)?);
     let probe = scope.symbol(c"SSL_CTX_sess_set_new_cb");
     if probe.is_null() || object_base(probe) == own_base {
@@ -279,7 +289,7 @@ fn attribute_caller(caller: usize) -> Option<((usize, usize), &'static Libssl)> 
     let base = object_base(ctx_new);
     let lib_path = object_path(ctx_new)?;
     let lib_scope = Scope::Handle(noload(&lib_path)?);
-    let lib = backend(base, &lib_scope, "caller_scope")?;
+    let lib = backend(base, &lib_scope, FoundBy::CallerScope)?;
     Some(((object.start, object.end), lib))
 }
 
@@ -312,10 +322,10 @@ fn caller_object(address: usize) -> Option<CallerObject> {
         if search.address < start || search.address >= end {
             return 0;
         }
-        // SAFETY: dlpi_name is NULL or a NUL-terminated loader string.
         let name = if info.dlpi_name.is_null() {
             CString::default()
         } else {
+            // SAFETY: dlpi_name is a NUL-terminated loader string.
             unsafe { CStr::from_ptr(info.dlpi_name) }.to_owned()
         };
         let is_main_program = name.as_bytes().is_empty();
@@ -335,7 +345,7 @@ fn noload(name: &CStr) -> Option<*mut c_void> {
     (!handle.is_null()).then_some(handle)
 }
 
-fn load(scope: &Scope, own_base: usize, found_by: &'static str) -> Option<Libssl> {
+fn load(scope: &Scope, own_base: usize, found_by: FoundBy) -> Option<Libssl> {
     macro_rules! required {
         ($name:literal) => {{
             let p = scope.symbol($name);
@@ -370,7 +380,7 @@ fn load(scope: &Scope, own_base: usize, found_by: &'static str) -> Option<Libssl
     let image = caller_object(base).map(|o| (o.start, o.end))?;
     let version_num: Option<unsafe extern "C" fn() -> std::ffi::c_ulong> = optional!(c"OpenSSL_version_num");
 
-    let free_fn: ExFreeFn = crate::registry::ctx_ex_data_free;
+    let free_fn = ctx_free_fn()?;
     // SAFETY: registers an SSL_CTX ex_data index with only a free function;
     // the arguments are valid for 1.1.1 and 3.x alike.
     let ex_index = unsafe {
@@ -393,9 +403,11 @@ fn load(scope: &Scope, own_base: usize, found_by: &'static str) -> Option<Libssl
         path: object_path(set_new as *mut c_void)
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        // SAFETY: OpenSSL_version_num takes no arguments and only reads.
         #[allow(clippy::useless_conversion)] // c_ulong is u32 on 32-bit targets
-        version: version_num.map_or(0, |f| u64::from(unsafe { f() })),
+        version: version_num.map_or(0, |f| {
+            // SAFETY: OpenSSL_version_num takes no arguments and only reads.
+            u64::from(unsafe { f() })
+        }),
         found_by,
         set_new,
         set_remove,
@@ -409,99 +421,18 @@ fn load(scope: &Scope, own_base: usize, found_by: &'static str) -> Option<Libssl
     })
 }
 
-impl Libssl {
-    /// The real setter: stores `address` (0 = NULL) in the ctx's field.
-    ///
-    /// # Safety
-    /// `ctx` must be a live `SSL_CTX` of this libssl.
-    pub unsafe fn set(&self, kind: Kind, ctx: *mut SslCtx, address: Address) {
-        // SAFETY: the caller guarantees `ctx`; the pointer is NULL, one of our
-        // trampolines, or the application's own function of this kind.
-        unsafe {
-            match kind {
-                Kind::New => (self.set_new)(ctx, callbacks::new_from_address(address)),
-                Kind::Remove => (self.set_remove)(ctx, callbacks::remove_from_address(address)),
-                Kind::Get => (self.set_get)(ctx, callbacks::get_from_address(address)),
-            }
-        }
-    }
-
-    /// The real getter: what is stored in the ctx's field now.
-    ///
-    /// # Safety
-    /// `ctx` must be a live `SSL_CTX` of this libssl.
-    pub unsafe fn get(&self, kind: Kind, ctx: *mut SslCtx) -> Address {
-        // SAFETY: the caller guarantees `ctx`; getters only load a field.
-        unsafe {
-            match kind {
-                Kind::New => callbacks::new_address((self.get_new)(ctx)),
-                Kind::Remove => callbacks::remove_address((self.get_remove)(ctx)),
-                Kind::Get => callbacks::get_address((self.get_get)(ctx)),
-            }
-        }
-    }
-
-    /// Whether this libssl made `ctx`: its `SSL_CTX_get_ssl_method` (a plain
-    /// load at the method field's offset, which differs between 1.1.1 and
-    /// 3.x) returns a pointer into this libssl's image. Asking the wrong
-    /// libssl reads some other field of the ctx, which is never a pointer
-    /// into that libssl's code or data.
-    ///
-    /// # Safety
-    /// `ctx` must be a live `SSL_CTX` of some libssl (its first 16 bytes
-    /// readable).
-    pub unsafe fn owns(&self, ctx: *mut SslCtx) -> bool {
-        let Some(get_method) = self.ctx_get_ssl_method else { return true };
-        // SAFETY: the caller guarantees `ctx`; the getter only loads a field.
-        let method = unsafe { get_method(ctx) } as usize;
-        self.image.0 <= method && method < self.image.1
-    }
-
-    /// Whether `index` is sesscb's ex_data index in this libssl.
-    pub fn is_own_ex_index(&self, index: c_int) -> bool {
-        index == self.ex_index
-    }
-
-    /// The session's id bytes (for the trace).
-    ///
-    /// # Safety
-    /// `sess` must be NULL or a live `SSL_SESSION`.
-    pub unsafe fn session_id<'a>(&self, sess: *const SslSession) -> &'a [u8] {
-        let Some(get_id) = self.session_get_id else { return &[] };
-        if sess.is_null() {
-            return &[];
-        }
-        let mut len: c_uint = 0;
-        // SAFETY: the caller guarantees `sess`; the id lives in the session.
-        unsafe {
-            let id = get_id(sess, &mut len);
-            if id.is_null() { &[] } else { std::slice::from_raw_parts(id, len as usize) }
-        }
-    }
-
-    /// `SSL_get_SSL_CTX(ssl)` (for the trace).
-    ///
-    /// # Safety
-    /// `ssl` must be NULL or a live `SSL`.
-    pub unsafe fn ssl_ctx_of(&self, ssl: *const Ssl) -> *mut SslCtx {
-        match self.get_ssl_ctx {
-            // SAFETY: the caller guarantees `ssl`.
-            Some(f) if !ssl.is_null() => unsafe { f(ssl) },
-            _ => std::ptr::null_mut(),
-        }
-    }
-}
-
 /// Load base of the object containing `address`, 0 if unknown.
 fn object_base(address: *mut c_void) -> usize {
+    // SAFETY: `Dl_info` is plain data, for which all-zero is a valid value.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
     // SAFETY: dladdr only reads loader data and fills `info`.
     if unsafe { libc::dladdr(address, &mut info) } == 0 { 0 } else { info.dli_fbase as usize }
 }
 
 fn object_path(address: *mut c_void) -> Option<CString> {
+    // SAFETY: `Dl_info` is plain data, for which all-zero is a valid value.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    // SAFETY: as above; dli_fname points into loader data that outlives us.
+    // SAFETY: dladdr only reads loader data and fills `info`; dli_fname points into loader data that outlives us.
     if unsafe { libc::dladdr(address, &mut info) } == 0 || info.dli_fname.is_null() {
         return None;
     }
@@ -541,95 +472,6 @@ pub fn loaded_libssl_paths() -> Vec<CString> {
 pub fn is_libssl_file_name(path: &[u8]) -> bool {
     let file = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
     file.starts_with(b"libssl.so")
-}
-
-/// A fake libssl for unit tests: a "ctx" is a struct with the three callback
-/// fields, and the functions behave like OpenSSL's.
-#[cfg(test)]
-pub mod fake {
-    use super::*;
-    use std::sync::OnceLock;
-
-    const FAKE_EX_INDEX: c_int = 3;
-
-    #[repr(C)]
-    struct FakeCtx {
-        fields: [Address; 3],
-    }
-
-    pub fn new_ctx() -> *mut SslCtx {
-        Box::into_raw(Box::new(FakeCtx { fields: [0; 3] })).cast()
-    }
-
-    /// # Safety
-    /// `ctx` from `new_ctx`, not yet dropped.
-    pub unsafe fn drop_ctx(ctx: *mut SslCtx) {
-        drop(unsafe { Box::from_raw(ctx.cast::<FakeCtx>()) });
-    }
-
-    /// What is stored in the ctx's field now.
-    pub fn field(ctx: *mut SslCtx, kind: Kind) -> Address {
-        unsafe { (*ctx.cast::<FakeCtx>()).fields[kind.index()] }
-    }
-
-    /// What OpenSSL's SSL_CTX_free does last: run the ex_data free function.
-    pub unsafe fn free_ex_data(ctx: *mut SslCtx) {
-        unsafe {
-            crate::registry::ctx_ex_data_free(
-                ctx.cast(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                FAKE_EX_INDEX,
-                0,
-                std::ptr::null_mut(),
-            )
-        };
-    }
-
-    /// A new ctx allocated at a freed one's address: all zero.
-    pub unsafe fn reset(ctx: *mut SslCtx) {
-        unsafe { *ctx.cast::<FakeCtx>() = FakeCtx { fields: [0; 3] } };
-    }
-
-    unsafe extern "C" fn set_new(ctx: *mut SslCtx, cb: NewSessionCb) {
-        unsafe { (*ctx.cast::<FakeCtx>()).fields[0] = callbacks::new_address(cb) }
-    }
-    unsafe extern "C" fn set_remove(ctx: *mut SslCtx, cb: RemoveSessionCb) {
-        unsafe { (*ctx.cast::<FakeCtx>()).fields[1] = callbacks::remove_address(cb) }
-    }
-    unsafe extern "C" fn set_get(ctx: *mut SslCtx, cb: GetSessionCb) {
-        unsafe { (*ctx.cast::<FakeCtx>()).fields[2] = callbacks::get_address(cb) }
-    }
-    unsafe extern "C" fn get_new(ctx: *mut SslCtx) -> NewSessionCb {
-        callbacks::new_from_address(unsafe { (*ctx.cast::<FakeCtx>()).fields[0] })
-    }
-    unsafe extern "C" fn get_remove(ctx: *mut SslCtx) -> RemoveSessionCb {
-        callbacks::remove_from_address(unsafe { (*ctx.cast::<FakeCtx>()).fields[1] })
-    }
-    unsafe extern "C" fn get_get(ctx: *mut SslCtx) -> GetSessionCb {
-        callbacks::get_from_address(unsafe { (*ctx.cast::<FakeCtx>()).fields[2] })
-    }
-
-    pub fn libssl() -> &'static Libssl {
-        static LIB: OnceLock<Libssl> = OnceLock::new();
-        LIB.get_or_init(|| Libssl {
-            path: "fake".into(),
-            base: 1,
-            version: 0,
-            found_by: "test",
-            set_new,
-            set_remove,
-            set_get,
-            get_new,
-            get_remove,
-            get_get,
-            session_get_id: None,
-            get_ssl_ctx: None,
-            ctx_get_ssl_method: None,
-            image: (0, 0),
-            ex_index: FAKE_EX_INDEX,
-        })
-    }
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@ use std::fmt::{self, Write as _};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::callbacks::{Address, Kind};
-use crate::ffi::{Ssl, SslCtx, SslSession};
-use crate::resolver::Libssl;
+use crate::ffi::callbacks::{Address, Kind};
+use crate::ffi::types::{SslCtx, SslSession};
+use crate::sync::process_ids::{current_pid, current_tid};
 
 /// How a setter routed a callback (for the trace).
 #[derive(Clone, Copy, Debug)]
@@ -25,6 +25,38 @@ pub enum Route {
     Direct,
     Cleared,
     Unresolved,
+}
+
+/// How the resolver found a libssl (for the trace).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FoundBy {
+    /// `dlsym(RTLD_NEXT)`: linked by the program or dlopen'd RTLD_GLOBAL.
+    RtldNext,
+    /// Loaded outside the global scope, found by exact soname.
+    Soname,
+    /// Loaded outside the global scope, found by walking the loaded objects.
+    LoadedObjects,
+    /// The libssl a calling object's own `SSL_CTX_new` binds to.
+    CallerScope,
+    /// The libssl whose image holds a ctx's method (no caller attribution).
+    CtxOwner,
+    /// The unit tests' fake.
+    #[cfg(test)]
+    Test,
+}
+
+impl FoundBy {
+    pub fn name(self) -> &'static str {
+        match self {
+            FoundBy::RtldNext => "rtld_next",
+            FoundBy::Soname => "soname",
+            FoundBy::LoadedObjects => "loaded_objects",
+            FoundBy::CallerScope => "caller_scope",
+            FoundBy::CtxOwner => "ctx_owner",
+            #[cfg(test)]
+            FoundBy::Test => "test",
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -99,12 +131,14 @@ fn open_sink() -> Sink {
 }
 
 fn identity(fd: c_int) -> Option<(u64, u64)> {
+    // SAFETY: `libc::stat` is plain data, for which all-zero is a valid value.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fstat fills `st`.
     (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
 }
 
 fn classify(fd: c_int) -> SinkKind {
+    // SAFETY: `libc::stat` is plain data, for which all-zero is a valid value.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fstat fills `st`.
     if unsafe { libc::fstat(fd, &mut st) } != 0 {
@@ -140,10 +174,11 @@ impl fmt::Write for Line {
 impl Line {
     fn begin(event: &str) -> Line {
         let mut line = Line { buf: [0; 640], len: 0, truncated: false };
+        // SAFETY: `libc::timespec` is plain data; all-zero is a valid value.
         let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
         // SAFETY: clock_gettime fills `ts`.
         unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-        let (pid, tid) = (crate::sync::current_pid(), crate::sync::current_tid());
+        let (pid, tid) = (current_pid(), current_tid());
         let _ = write!(
             line,
             "{{\"ts\":{}.{:09},\"pid\":{},\"tid\":{},\"event\":\"{}\"",
@@ -251,33 +286,24 @@ pub fn set_event(kind: Kind, ctx: *mut SslCtx, app: Address, route: Route) {
 }
 
 /// The ctx OpenSSL consulted (`session_ctx`) when known from the slot, and
-/// `SSL_get_SSL_CTX(ssl)` (which differs after an SNI switch).
-fn contexts(line: &mut Line, lib: Option<&Libssl>, session_ctx: Option<*mut SslCtx>, ssl: *mut Ssl) {
+/// `SSL_get_SSL_CTX(ssl)` (which differs after an SNI switch; NULL when no
+/// libssl could be asked).
+fn contexts(line: &mut Line, session_ctx: Option<*mut SslCtx>, ssl_ctx: *mut SslCtx) {
     match session_ctx {
         Some(ctx) => line.ptr("ctx", ctx.cast()),
         None => {
             let _ = line.write_str(",\"ctx\":null");
         }
     }
-    // SAFETY: `ssl` is OpenSSL's live argument for this callback.
-    let ssl_ctx = lib.map_or(std::ptr::null_mut(), |l| unsafe { l.ssl_ctx_of(ssl) });
     line.ptr("ssl_ctx", ssl_ctx.cast());
 }
 
+/// A new-session event; `sid` is the session's id as libssl reports it.
 #[inline(never)]
-pub fn new_event(
-    lib: Option<&Libssl>,
-    session_ctx: Option<*mut SslCtx>,
-    ssl: *mut Ssl,
-    sess: *mut SslSession,
-    ret: c_int,
-) {
+pub fn new_event(session_ctx: Option<*mut SslCtx>, ssl_ctx: *mut SslCtx, sid: &[u8], ret: c_int) {
     let mut line = Line::begin("new");
-    contexts(&mut line, lib, session_ctx, ssl);
-    // SAFETY: `sess` is OpenSSL's live argument (the application may have
-    // freed its reference, but OpenSSL's own keeps it alive until we return).
-    let id = lib.map_or(&[][..], |l| unsafe { l.session_id(sess) });
-    line.hex("sid", id);
+    contexts(&mut line, session_ctx, ssl_ctx);
+    line.hex("sid", sid);
     let _ = write!(line, ",\"ret\":{ret},\"kept\":{}", ret != 0);
     line.finish();
 }
@@ -285,9 +311,8 @@ pub fn new_event(
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 pub fn get_event(
-    lib: Option<&Libssl>,
     session_ctx: Option<*mut SslCtx>,
-    ssl: *mut Ssl,
+    ssl_ctx: *mut SslCtx,
     data: *const c_uchar,
     len: c_int,
     copy_in: c_int,
@@ -295,7 +320,7 @@ pub fn get_event(
     session: *mut SslSession,
 ) {
     let mut line = Line::begin("get");
-    contexts(&mut line, lib, session_ctx, ssl);
+    contexts(&mut line, session_ctx, ssl_ctx);
     let id: &[u8] = if data.is_null() || len <= 0 {
         &[]
     } else {
@@ -309,13 +334,12 @@ pub fn get_event(
     line.finish();
 }
 
+/// A remove event; `sid` is the session's id as libssl reports it.
 #[inline(never)]
-pub fn remove_event(lib: Option<&Libssl>, ctx: *mut SslCtx, sess: *mut SslSession) {
+pub fn remove_event(ctx: *mut SslCtx, sid: &[u8]) {
     let mut line = Line::begin("remove");
     line.ptr("ctx", ctx.cast());
-    // SAFETY: `sess` is OpenSSL's live argument.
-    let id = lib.map_or(&[][..], |l| unsafe { l.session_id(sess) });
-    line.hex("sid", id);
+    line.hex("sid", sid);
     line.finish();
 }
 
@@ -338,16 +362,17 @@ pub fn bad_input(kind: Kind, op: &str, what: &str) {
     line.finish();
 }
 
-pub fn resolved(lib: &Libssl) {
+/// A libssl was found: its path, `OpenSSL_version_num()` and how.
+pub fn resolved(path: &str, version: u64, found_by: FoundBy) {
     if !enabled() {
         return;
     }
     let mut line = Line::begin("resolve");
     let _ = write!(line, ",\"libssl\":\"");
-    for c in lib.path.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()) {
+    for c in path.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()) {
         let _ = line.write_char(c);
     }
-    let _ = write!(line, "\",\"openssl_version\":\"0x{:x}\",\"found_by\":\"{}\"", lib.version, lib.found_by);
+    let _ = write!(line, "\",\"openssl_version\":\"0x{:x}\",\"found_by\":\"{}\"", version, found_by.name());
     line.finish();
 }
 

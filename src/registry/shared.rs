@@ -9,8 +9,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::callbacks::{Address, Kind};
-use crate::trampolines::SHARED_COUNT;
+use crate::ffi::callbacks::{Address, Kind};
+use crate::limits::SHARED_COUNT;
 
 static FUNCTIONS: [[AtomicUsize; SHARED_COUNT]; 3] =
     [const { [const { AtomicUsize::new(0) }; SHARED_COUNT] }; 3];

@@ -7,13 +7,16 @@
 
 use std::ffi::{c_int, c_uchar};
 
-use crate::callbacks::{self, Address, Kind};
-use crate::ffi::{Ssl, SslCtx, SslSession};
-use crate::log;
-use crate::shared;
-use crate::slots;
-use crate::stats::{self, Event};
-use crate::trampolines::SLOT_COUNT;
+use crate::ffi::callbacks::{self, Address, Kind};
+use crate::ffi::types::{Ssl, SslCtx, SslSession};
+use crate::libssl::handle::Libssl;
+use crate::libssl::resolver;
+use crate::limits::SLOT_COUNT;
+use crate::observe::event::Event;
+use crate::observe::stats::{self, Counters};
+use crate::observe::trace as log;
+use crate::registry::shared;
+use crate::registry::slots;
 
 /// Where trampoline `index` leads: the application's callback and, for a
 /// per-ctx slot, that slot's index (None: a shared trampoline).
@@ -30,11 +33,36 @@ fn route(kind: Kind, index: usize) -> (Address, Option<usize>) {
 /// libssl whose functions may be called on this event's objects — the
 /// slot's owner, or for a shared trampoline the process's only libssl (with
 /// two, a shared trampoline cannot tell which made the objects).
-fn tracing_context(slot: Option<usize>) -> (Option<*mut SslCtx>, Option<&'static crate::resolver::Libssl>) {
+fn tracing_context(slot: Option<usize>) -> (Option<*mut SslCtx>, Option<&'static Libssl>) {
     match slot.map(slots::get) {
         Some(slot) => (Some(slot.ctx()), slot.libssl()),
-        None => (None, crate::resolver::sole()),
+        None => (None, resolver::sole()),
     }
+}
+
+/// A slot's index and atomic counters, for [`stats::record`].
+#[inline(always)]
+fn counted(slot: Option<usize>) -> Option<(usize, &'static Counters)> {
+    slot.map(|index| (index, &slots::get(index).counters))
+}
+
+/// For the trace: `SSL_get_SSL_CTX(ssl)`, asked of `lib` (NULL without one).
+///
+/// # Safety
+/// `ssl` is OpenSSL's live argument for this callback.
+unsafe fn ssl_ctx_of(lib: Option<&Libssl>, ssl: *mut Ssl) -> *mut SslCtx {
+    // SAFETY: the caller guarantees `ssl`.
+    lib.map_or(std::ptr::null_mut(), |l| unsafe { l.ssl_ctx_of(ssl) })
+}
+
+/// For the trace: the session's id, asked of `lib` (empty without one).
+///
+/// # Safety
+/// `sess` is OpenSSL's live argument (the application may have freed its
+/// reference, but OpenSSL's own keeps it alive until the callback returns).
+unsafe fn session_id<'a>(lib: Option<&Libssl>, sess: *mut SslSession) -> &'a [u8] {
+    // SAFETY: the caller guarantees `sess`.
+    lib.map_or(&[][..], |l| unsafe { l.session_id(sess) })
 }
 
 /// # Safety
@@ -43,16 +71,19 @@ fn tracing_context(slot: Option<usize>) -> (Option<*mut SslCtx>, Option<&'static
 pub unsafe fn on_new(ssl: *mut Ssl, sess: *mut SslSession, index: usize) -> c_int {
     let (address, slot) = route(Kind::New, index);
     // A racing `set(NULL)` after OpenSSL read the field: behave as if the
-    // callback had already been cleared (R5).
+    // callback had already been cleared, 0 meaning no reference kept
+    // (docs/openssl-behaviour.md, "The new-session callback").
     let Some(app) = callbacks::new_from_address(address) else { return 0 };
     // SAFETY: `app` is the application's new-session callback for the ctx
     // OpenSSL consulted; the arguments are OpenSSL's, untouched.
     let ret = unsafe { app(ssl, sess) };
     let _ = std::panic::catch_unwind(|| {
-        stats::record(slot, Event::new_session(ret != 0));
+        stats::record(counted(slot), Event::new_session(ret != 0));
         if log::enabled() {
             let (session_ctx, lib) = tracing_context(slot);
-            log::new_event(lib, session_ctx, ssl, sess, ret);
+            // SAFETY: `ssl` and `sess` are OpenSSL's live arguments.
+            let (ssl_ctx, sid) = unsafe { (ssl_ctx_of(lib, ssl), session_id(lib, sess)) };
+            log::new_event(session_ctx, ssl_ctx, sid, ret);
         }
     });
     ret
@@ -69,7 +100,8 @@ pub unsafe fn on_get(
     index: usize,
 ) -> *mut SslSession {
     let (address, slot) = route(Kind::Get, index);
-    // Racing clear: a miss, and `*copy` left unwritten (R6).
+    // Racing clear: a miss, and `*copy` left unwritten (docs/openssl-behaviour.md,
+    // "The get callback").
     let Some(app) = callbacks::get_from_address(address) else { return std::ptr::null_mut() };
     let tracing = log::enabled();
     // The value OpenSSL preset, read only for the trace.
@@ -82,10 +114,12 @@ pub unsafe fn on_get(
         let hit = !session.is_null();
         // SAFETY: as above; read after the application wrote it.
         let copy_out = if copy.is_null() { 1 } else { unsafe { *copy } };
-        stats::record(slot, Event::get_session(hit, copy_out == 0));
+        stats::record(counted(slot), Event::get_session(hit, copy_out == 0));
         if tracing {
             let (session_ctx, lib) = tracing_context(slot);
-            log::get_event(lib, session_ctx, ssl, data, len, copy_in, copy_out, session);
+            // SAFETY: `ssl` is OpenSSL's live argument.
+            let ssl_ctx = unsafe { ssl_ctx_of(lib, ssl) };
+            log::get_event(session_ctx, ssl_ctx, data, len, copy_in, copy_out, session);
         }
     });
     session
@@ -102,9 +136,11 @@ pub unsafe fn on_remove(ctx: *mut SslCtx, sess: *mut SslSession, index: usize) {
     // SAFETY: the application's remove callback with OpenSSL's own arguments.
     unsafe { app(ctx, sess) };
     let _ = std::panic::catch_unwind(|| {
-        stats::record(slot, Event::Remove);
+        stats::record(counted(slot), Event::Remove);
         if log::enabled() {
-            log::remove_event(tracing_context(slot).1, ctx, sess);
+            // SAFETY: `sess` is OpenSSL's live argument.
+            let sid = unsafe { session_id(tracing_context(slot).1, sess) };
+            log::remove_event(ctx, sid);
         }
     });
 }

@@ -1,29 +1,25 @@
 //! The functions sesscb stores in OpenSSL's callback fields.
 //!
 //! Each is a distinct function that only forwards its arguments plus its own
-//! index to [`crate::dispatch`]: a couple of instructions, so they use almost
+//! index to [`super::forward`]: a couple of instructions, so they use almost
 //! no stack (ASYNC fibres have 32 KiB). Indices below `SLOT_COUNT` belong to
 //! per-ctx slots; the `SHARED_COUNT` above them are function-keyed.
 
 use std::ffi::{c_int, c_uchar};
 
-use crate::callbacks::{Address, Kind};
-use crate::dispatch;
-use crate::ffi::{GetSessionFn, NewSessionFn, RemoveSessionFn, Ssl, SslCtx, SslSession};
-
-/// Per-ctx slots (keep in step with build.rs).
-pub(crate) const SLOT_COUNT: usize = 4096;
-/// Function-keyed fallback trampolines per kind (keep in step with build.rs).
-pub(crate) const SHARED_COUNT: usize = 64;
+use super::forward;
+use crate::ffi::callbacks::{Address, Kind};
+use crate::ffi::types::{GetSessionFn, NewSessionFn, RemoveSessionFn, Ssl, SslCtx, SslSession};
+use crate::registry::set_get::Trampolines;
 
 unsafe extern "C" fn new_trampoline<const I: usize>(ssl: *mut Ssl, sess: *mut SslSession) -> c_int {
     // SAFETY: called by libssl with its own arguments, forwarded untouched.
-    unsafe { dispatch::on_new(ssl, sess, I) }
+    unsafe { forward::on_new(ssl, sess, I) }
 }
 
 unsafe extern "C" fn remove_trampoline<const I: usize>(ctx: *mut SslCtx, sess: *mut SslSession) {
     // SAFETY: as above.
-    unsafe { dispatch::on_remove(ctx, sess, I) }
+    unsafe { forward::on_remove(ctx, sess, I) }
 }
 
 unsafe extern "C" fn get_trampoline<const I: usize>(
@@ -33,7 +29,7 @@ unsafe extern "C" fn get_trampoline<const I: usize>(
     copy: *mut c_int,
 ) -> *mut SslSession {
     // SAFETY: as above.
-    unsafe { dispatch::on_get(ssl, data, len, copy, I) }
+    unsafe { forward::on_get(ssl, data, len, copy, I) }
 }
 
 include!(concat!(env!("OUT_DIR"), "/trampoline_tables.rs"));
@@ -48,14 +44,13 @@ pub fn address(kind: Kind, index: usize) -> Address {
     }
 }
 
-/// The shared-trampoline index `address` is, if it is one.
-pub fn shared_index_of(kind: Kind, address: Address) -> Option<usize> {
-    (0..SHARED_COUNT).find(|&j| self::address(kind, SLOT_COUNT + j) == address)
-}
+/// What a setter installs: these trampolines, handed to the registry.
+pub const TRAMPOLINES: Trampolines = Trampolines { address };
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::{SHARED_COUNT, SLOT_COUNT};
 
     #[test]
     fn every_trampoline_is_a_distinct_function() {
@@ -71,8 +66,9 @@ mod tests {
     #[test]
     fn shared_indices_map_back() {
         for j in [0, 1, SHARED_COUNT - 1] {
-            assert_eq!(shared_index_of(Kind::Remove, address(Kind::Remove, SLOT_COUNT + j)), Some(j));
+            let shared = address(Kind::Remove, SLOT_COUNT + j);
+            assert_eq!(TRAMPOLINES.shared_index_of(Kind::Remove, shared), Some(j));
         }
-        assert_eq!(shared_index_of(Kind::Remove, address(Kind::Remove, 5)), None);
+        assert_eq!(TRAMPOLINES.shared_index_of(Kind::Remove, address(Kind::Remove, 5)), None);
     }
 }

@@ -1,0 +1,10 @@
+//! The top layer: every function C code calls by name or pointer, each
+//! behind the panic boundary.
+
+#[macro_use]
+mod boundary;
+#[macro_use]
+mod export;
+mod ctx_free;
+mod exports;
+mod prototypes;

@@ -823,7 +823,11 @@ fn trace_validator_rejects_unknown_event_unknown_field_and_missing_field() {
     let new_line = text.lines().find(|l| l.contains("\"event\":\"new\"")).expect("a new line").to_string();
     let cases = [
         ("unknown event", new_line.replace("\"event\":\"new\"", "\"event\":\"renew\""), "'renew'"),
-        ("unknown field", new_line.replace("\"kept\":", "\"kept_by\":1,\"kept\":"), "unknown field 'kept_by'"),
+        (
+            "unknown field",
+            new_line.replace("\"kept\":", "\"kept_by\":1,\"kept\":"),
+            "unknown field 'kept_by'",
+        ),
         ("missing field", new_line.replace(",\"kept\":false", ""), "missing field 'kept'"),
     ];
     for (what, line, reason) in cases {

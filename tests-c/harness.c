@@ -254,7 +254,7 @@ int h_mode_sesscb(void)
     typedef int (*newcb_t)(SSL *, SSL_SESSION *);
     typedef newcb_t (*getter_t)(SSL_CTX *);
     const char *names111[] = { "libssl.so.1.1", "libssl.so.3", NULL };
-    const char *names3[] = { "libssl.so.3", "libssl.so.1.1", NULL };
+    const char *names3[] = { "libssl.so.3", "libssl.so.4", "libssl.so.1.1", NULL };
     const char **names = h_is_111() ? names111 : names3;
     void *h = NULL;
     getter_t real_get;

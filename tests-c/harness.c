@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/time.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/objects.h>
@@ -172,6 +173,16 @@ time_t time(time_t *t)
     if (t != NULL)
         *t = v;
     return v;
+}
+
+/* 3.2+ stamps sessions and checks their expiry with gettimeofday()
+ * (ossl_time_now) instead of time(): the same virtual clock answers it. */
+int gettimeofday(struct timeval *restrict tv, void *restrict tz)
+{
+    (void)tz;
+    tv->tv_sec = (time_t)__atomic_load_n(&g_clock, __ATOMIC_SEQ_CST);
+    tv->tv_usec = 0;
+    return 0;
 }
 
 long h_now(void) { return __atomic_load_n(&g_clock, __ATOMIC_SEQ_CST); }

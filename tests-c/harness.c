@@ -395,15 +395,19 @@ static void make_cert(void)
         fprintf(stderr, "harness: X509 setup failed\n");
         exit(2);
     }
-    name = X509_get_subject_name(x);
-    if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                    (const unsigned char *)"sesscb.test", -1, -1, 0)
+    /* A name of our own: 4.0's X509_get_subject_name returns a const one. */
+    name = X509_NAME_new();
+    if (name == NULL
+            || !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                           (const unsigned char *)"sesscb.test", -1, -1, 0)
+            || !X509_set_subject_name(x, name)
             || !X509_set_issuer_name(x, name)
             || X509_sign(x, g_key, EVP_sha256()) <= 0) {
         fprintf(stderr, "harness: X509 sign failed\n");
         ERR_print_errors_fp(stderr);
         exit(2);
     }
+    X509_NAME_free(name);
     g_cert = x;
 }
 

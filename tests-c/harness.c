@@ -166,6 +166,7 @@ static void ctx_free_f(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
  * depend on when or how fast (valgrind) a run happens. */
 #define H_CLOCK_START 1735689600L /* 2025-01-01T00:00:00Z */
 static long g_clock = H_CLOCK_START;
+static int g_clock_real; /* gettimeofday() reads the real clock (QUIC timers) */
 
 time_t time(time_t *t)
 {
@@ -179,11 +180,20 @@ time_t time(time_t *t)
  * (ossl_time_now) instead of time(): the same virtual clock answers it. */
 int gettimeofday(struct timeval *restrict tv, void *restrict tz)
 {
+    struct timespec real;
+
     (void)tz;
+    if (__atomic_load_n(&g_clock_real, __ATOMIC_SEQ_CST) && clock_gettime(CLOCK_REALTIME, &real) == 0) {
+        tv->tv_sec = real.tv_sec;
+        tv->tv_usec = real.tv_nsec / 1000;
+        return 0;
+    }
     tv->tv_sec = (time_t)__atomic_load_n(&g_clock, __ATOMIC_SEQ_CST);
     tv->tv_usec = 0;
     return 0;
 }
+
+void h_clock_real(int on) { __atomic_store_n(&g_clock_real, on, __ATOMIC_SEQ_CST); }
 
 long h_now(void) { return __atomic_load_n(&g_clock, __ATOMIC_SEQ_CST); }
 void h_clock_advance(long secs) { __atomic_add_fetch(&g_clock, secs, __ATOMIC_SEQ_CST); }

@@ -16,15 +16,17 @@ S(01) S(02) S(03) S(04) S(05) S(06) S(07) S(08) S(09) S(10)
 S(11) S(12) S(13) S(14) S(15) S(16) S(17) S(18) S(19) S(20)
 S(21) S(22) S(23) S(24) S(25) S(26) S(27) S(28) S(29) S(30)
 S(31) S(32) S(33) S(34) S(35) S(36) S(37) S(38) S(39) S(40)
+S(41) S(42)
 #undef S
 
 #define S(NN) scenario_##NN,
-static scenario_fn const table[41] = {
+static scenario_fn const table[43] = {
     NULL,
     S(01) S(02) S(03) S(04) S(05) S(06) S(07) S(08) S(09) S(10)
     S(11) S(12) S(13) S(14) S(15) S(16) S(17) S(18) S(19) S(20)
     S(21) S(22) S(23) S(24) S(25) S(26) S(27) S(28) S(29) S(30)
     S(31) S(32) S(33) S(34) S(35) S(36) S(37) S(38) S(39) S(40)
+    S(41) S(42)
 };
 #undef S
 
@@ -35,11 +37,11 @@ int main(int argc, char **argv)
     int rc;
 
     if (argc != 2) {
-        fprintf(stderr, "usage: %s N   (scenario 1..40)\n", argv[0]);
+        fprintf(stderr, "usage: %s N   (scenario 1..42)\n", argv[0]);
         return 2;
     }
     n = strtol(argv[1], &end, 10);
-    if (end == argv[1] || *end != '\0' || n < 1 || n > 40) {
+    if (end == argv[1] || *end != '\0' || n < 1 || n > 42) {
         fprintf(stderr, "bad scenario number: %s\n", argv[1]);
         return 2;
     }

@@ -1,6 +1,6 @@
 //! Differential conformance runner (docs/test-suite-contract.md).
 //!
-//! For each OpenSSL build (`sys`, `111`) and scenario 1..=40 it runs the C
+//! For each OpenSSL build (`sys`, `111`, `35`, `36`, `40`) and scenario 1..=40, 42 it runs the C
 //! scenario program in three modes:
 //!   plain   : `<dir>/<build>/scenarios-plain N`
 //!   linked  : `<dir>/<build>/scenarios-linked N`
@@ -337,6 +337,34 @@ macro_rules! scenario_tests {
     };
 }
 
+/// The 3.5, 3.6 and 4.0 builds (mk/openssl-lines.mk): one test per build,
+/// running every scenario and reporting all that failed.
+fn run_all_scenarios(build: &str) {
+    let failed: Vec<u32> = (1..=40)
+        .chain([42])
+        .filter(|&n| std::panic::catch_unwind(|| run_scenario(build, n)).is_err())
+        .collect();
+    assert!(failed.is_empty(), "build {}: scenarios {:?} failed (messages above)", build, failed);
+}
+
+#[test]
+#[ignore = "needs the C programs: run `make test`"]
+fn ossl35_all_scenarios() {
+    run_all_scenarios("35");
+}
+
+#[test]
+#[ignore = "needs the C programs: run `make test`"]
+fn ossl36_all_scenarios() {
+    run_all_scenarios("36");
+}
+
+#[test]
+#[ignore = "needs the C programs: run `make test`"]
+fn ossl40_all_scenarios() {
+    run_all_scenarios("40");
+}
+
 #[test]
 fn line_diff_self_test() {
     let d = line_diff("a\nb\nc\n", "a\nx\nc\n", "l", "r");
@@ -384,4 +412,5 @@ scenario_tests! {
     sys_s38, ossl111_s38, 38;
     sys_s39, ossl111_s39, 39;
     sys_s40, ossl111_s40, 40;
+    sys_s42, ossl111_s42, 42;
 }

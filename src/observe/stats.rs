@@ -23,6 +23,9 @@ pub enum sesscb_status {
     NoLibssl = -3,
     /// sesscb caught an internal error; nothing was written.
     InternalError = -4,
+    /// A libssl is loaded, but none that sesscb can identify made this ctx:
+    /// sesscb does not manage its callbacks.
+    UnattributedCtx = -5,
 }
 
 pub(crate) const STATUS_OK: c_int = sesscb_status::Ok as c_int;
@@ -30,6 +33,7 @@ pub(crate) const STATUS_BAD_ARGUMENT: c_int = sesscb_status::BadArgument as c_in
 pub(crate) const STATUS_UNTRACKED_CTX: c_int = sesscb_status::UntrackedCtx as c_int;
 pub(crate) const STATUS_NO_LIBSSL: c_int = sesscb_status::NoLibssl as c_int;
 pub(crate) const STATUS_INTERNAL_ERROR: c_int = sesscb_status::InternalError as c_int;
+pub(crate) const STATUS_UNATTRIBUTED_CTX: c_int = sesscb_status::UnattributedCtx as c_int;
 
 /// Counters filled in by `sesscb_stats`.
 ///

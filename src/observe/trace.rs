@@ -429,7 +429,7 @@ pub fn note_once_unattributed() {
     if !ONCE.swap(true, Ordering::Relaxed) {
         note(
             "ctx_unattributed",
-            "a ctx made by no loaded libssl sesscb can identify: its callbacks are recorded, its real fields left untouched",
+            "a ctx made by no loaded libssl sesscb can identify: its setters are not honoured and its getters return NULL",
         );
     }
 }

@@ -71,8 +71,7 @@ pub(crate) unsafe fn set_in(
     trampolines: Trampolines,
 ) {
     let Some(lib) = lib else {
-        unresolved::record(kind, ctx, app);
-        trace::set_event(kind, ctx, app, Route::Unresolved);
+        unresolved::set(kind, ctx, app);
         return;
     };
     // SAFETY: the caller guarantees `ctx` is a live SSL_CTX; `lib` is the
@@ -130,7 +129,7 @@ pub(crate) unsafe fn get_in(
     trampolines: Trampolines,
 ) -> Address {
     let Some(lib) = lib else {
-        return unresolved::lookup(kind, ctx);
+        return unresolved::get(kind, ctx);
     };
     // SAFETY: the caller guarantees `ctx`.
     unsafe { application_pointer(lib, kind, ctx, trampolines) }
@@ -190,12 +189,12 @@ mod tests {
     unsafe extern "C" fn app_remove(_ctx: *mut SslCtx, _sess: *mut SslSession) {}
 
     #[test]
-    fn without_libssl_setters_record_and_getters_return() {
+    fn without_libssl_setters_are_not_honoured_and_getters_return_null() {
         let ctx = 0x9990 as *mut SslCtx;
         // SAFETY: with no libssl the ctx is only a key, never dereferenced.
         unsafe {
             set_in(None, Kind::Remove, ctx, app_remove as *const () as usize, UNUSED_TRAMPOLINES);
-            assert_eq!(get_in(None, Kind::Remove, ctx, UNUSED_TRAMPOLINES), app_remove as *const () as usize);
+            assert_eq!(get_in(None, Kind::Remove, ctx, UNUSED_TRAMPOLINES), 0);
             assert_eq!(get_in(None, Kind::New, ctx, UNUSED_TRAMPOLINES), 0);
             // NULL ctx: no-op setter, NULL getter, no crash.
             set(Kind::New, std::ptr::null_mut(), app_new as *const () as usize, 0, UNUSED_TRAMPOLINES);

@@ -8,9 +8,9 @@
  * Checks: sesscb_version() is argv[1] (when given); sesscb_stats(NULL) works
  * and is all zero; sesscb_stats(fake ctx) is SESSCB_STATUS_NO_LIBSSL and
  * writes nothing; bad sizes are SESSCB_STATUS_BAD_ARGUMENT; with no libssl
- * the setters only record (per ctx and kind) and the getters return what was
- * recorded (fake ctx pointers are never dereferenced); the six with a NULL
- * ctx do nothing / return NULL; no libssl is ever loaded.
+ * a setter is not honoured and every getter returns NULL (fake ctx pointers
+ * are never dereferenced; README "Deviations"); the six with a NULL ctx do
+ * nothing / return NULL; no libssl is ever loaded.
  * stdout: CHECK lines, "BAD_INPUT_CALLS n", "UNRESOLVED_SETS n", RESULT.
  */
 #define _GNU_SOURCE
@@ -130,30 +130,21 @@ int main(int argc, char **argv)
     check(rc == SESSCB_STATUS_OK && ((struct sesscb_stats *)raw)->size == 16 && i == (int)sizeof raw,
           "sesscb_stats(size 16) writes 16 bytes only");
 
-    /* Setters record, getters return the record, per ctx and kind. */
+    /* Without the ctx's libssl a setter is not honoured (nothing can be
+     * installed) and nothing is kept: every getter returns NULL. */
     check(SSL_CTX_sess_get_new_cb(a) == NULL && SSL_CTX_sess_get_get_cb(a) == NULL &&
               SSL_CTX_sess_get_remove_cb(a) == NULL,
           "fresh fake ctx: getters NULL");
     SSL_CTX_sess_set_new_cb(a, app_new);
-    unresolved_sets++;
-    check(SSL_CTX_sess_get_new_cb(a) == app_new, "set_new recorded: get_new returns it");
-    check(SSL_CTX_sess_get_get_cb(a) == NULL && SSL_CTX_sess_get_remove_cb(a) == NULL,
-          "other kinds stay NULL");
     SSL_CTX_sess_set_get_cb(a, app_get);
     SSL_CTX_sess_set_remove_cb(a, app_remove);
-    unresolved_sets += 2;
-    check(SSL_CTX_sess_get_get_cb(a) == app_get && SSL_CTX_sess_get_remove_cb(a) == app_remove &&
-              SSL_CTX_sess_get_new_cb(a) == app_new,
-          "all three recorded");
-    check(SSL_CTX_sess_get_new_cb(b) == NULL, "another fake ctx is unaffected");
     SSL_CTX_sess_set_new_cb(b, app_new2);
-    unresolved_sets++;
-    check(SSL_CTX_sess_get_new_cb(b) == app_new2 && SSL_CTX_sess_get_new_cb(a) == app_new,
-          "records are per ctx");
     SSL_CTX_sess_set_new_cb(a, NULL);
-    unresolved_sets++;
-    check(SSL_CTX_sess_get_new_cb(a) == NULL && SSL_CTX_sess_get_get_cb(a) == app_get,
-          "set NULL clears one kind only");
+    unresolved_sets += 5;
+    check(SSL_CTX_sess_get_new_cb(a) == NULL && SSL_CTX_sess_get_get_cb(a) == NULL &&
+              SSL_CTX_sess_get_remove_cb(a) == NULL,
+          "setters not honoured: getters still NULL");
+    check(SSL_CTX_sess_get_new_cb(b) == NULL, "... for every ctx");
 
     /* NULL ctx: no-op setters, NULL getters (case 6 without libssl). */
     SSL_CTX_sess_set_new_cb(NULL, app_new);
@@ -163,14 +154,13 @@ int main(int argc, char **argv)
     check(SSL_CTX_sess_get_remove_cb(NULL) == NULL, "get_remove(NULL) = NULL");
     check(SSL_CTX_sess_get_get_cb(NULL) == NULL, "get_get(NULL) = NULL");
     bad_calls += 6;
-    check(SSL_CTX_sess_get_new_cb(b) == app_new2, "NULL-ctx calls changed no record");
 
     /* Still nothing counted, still no libssl. */
     memset(&st, 0, sizeof st);
     st.size = sizeof st;
     check(sesscb_stats(NULL, &st) == SESSCB_STATUS_OK && st.new_calls == 0 && st.remove_calls == 0,
           "process totals still zero");
-    check(sesscb_stats(b, &st) == SESSCB_STATUS_NO_LIBSSL, "sesscb_stats(recorded fake ctx) = NO_LIBSSL");
+    check(sesscb_stats(b, &st) == SESSCB_STATUS_NO_LIBSSL, "sesscb_stats(set fake ctx) = NO_LIBSSL");
     check(openssl_loaded() == 0, "sesscb loaded no libssl/libcrypto");
 
     printf("BAD_INPUT_CALLS %d\n", bad_calls);

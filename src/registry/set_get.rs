@@ -10,6 +10,7 @@
 //! The trampolines belong to the dispatch layer above; the caller hands
 //! them in as a [`Trampolines`].
 
+use super::freed;
 use super::shared;
 use super::slots;
 use super::unresolved;
@@ -85,7 +86,7 @@ pub(crate) unsafe fn set_in(
             trace::set_event(kind, ctx, 0, Route::Cleared);
             return;
         }
-        let (installed, route) = match slots::find(ctx).or_else(|| attach(lib, ctx)) {
+        let (installed, route) = match slot_for(lib, ctx, trampolines) {
             Some(slot) => {
                 // Publish the application's pointer before the trampoline
                 // can be reached through the real field.
@@ -158,8 +159,39 @@ unsafe fn application_pointer(
     if let Some(j) = trampolines.shared_index_of(kind, real) {
         return shared::function(kind, j);
     }
+    // A ctx being freed, asked from an ex_data free function that runs
+    // after sesscb's released its slot (see `freed`).
+    if let Some((slot, callbacks)) = freed::lookup(ctx) {
+        if real == trampolines.address(kind, slot) {
+            return callbacks[kind.index()];
+        }
+    }
     // Set directly (pool full), or by someone who bypassed sesscb.
     real
+}
+
+/// The slot a setter uses for `ctx`: its own, or a new one. A ctx being
+/// freed gets none (a shared trampoline instead): nothing would release it.
+///
+/// # Safety
+/// `ctx` must be a live `SSL_CTX` of `lib`.
+unsafe fn slot_for(lib: &'static Libssl, ctx: *mut SslCtx, trampolines: Trampolines) -> Option<usize> {
+    match slots::find(ctx) {
+        // SAFETY: forwarded caller guarantee.
+        None if unsafe { is_being_freed(lib, ctx, trampolines) } => None,
+        found => found.or_else(|| attach(lib, ctx)),
+    }
+}
+
+/// Whether `ctx` is being freed (its slot already released): one of its real
+/// fields still holds a trampoline of the slot it had.
+///
+/// # Safety
+/// `ctx` must be a live `SSL_CTX` of `lib`.
+unsafe fn is_being_freed(lib: &Libssl, ctx: *mut SslCtx, trampolines: Trampolines) -> bool {
+    let Some((slot, _)) = freed::lookup(ctx) else { return false };
+    // SAFETY: the caller guarantees `ctx`.
+    Kind::ALL.iter().any(|&kind| unsafe { lib.get(kind, ctx) } == trampolines.address(kind, slot))
 }
 
 /// Gives `ctx` a slot. None when no slot near its hash is free.

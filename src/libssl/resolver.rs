@@ -157,7 +157,10 @@ pub fn sole() -> Option<&'static Libssl> {
 fn resolve_default() -> Option<&'static Libssl> {
     let Some(lib) = find() else {
         if !REPORTED_MISSING.swap(true, Ordering::Relaxed) {
-            trace::note("resolve_failed", "no libssl is loaded in this process; callbacks are recorded only");
+            trace::note(
+                "resolve_failed",
+                "no libssl is loaded in this process; setters are not honoured and getters return NULL",
+            );
         }
         return None;
     };

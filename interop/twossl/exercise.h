@@ -346,6 +346,19 @@ out:
     EX_OUT("%s: srv new=%d get=%d hit=%d remove=%d cli new=%d remove=%d cached=%d", step, EX.srv_new,       \
            EX.srv_get, EX.srv_get_hit, EX.srv_remove, EX.cli_new, EX.cli_remove, EX.ncache)
 
+/* Frees the application's cache, both ctxs and the client's last session. */
+static void ex_free_all(SSL_CTX *sctx, SSL_CTX *cctx)
+{
+    while (EX.ncache > 0)
+        SSL_SESSION_free(EX.cache[--EX.ncache].sess);
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
+    if (EX.client_sess) {
+        SSL_SESSION_free(EX.client_sess);
+        EX.client_sess = NULL;
+    }
+}
+
 static void ex_reset_counts(void)
 {
     EX.srv_new = EX.srv_get = EX.srv_get_hit = EX.srv_remove = EX.cli_new = EX.cli_remove = 0;
@@ -431,14 +444,7 @@ static void ex_round(int version, const char *cert, const char *key)
 
     /* 6. teardown: the app frees its own cache; ctx free flushes nothing */
     ex_reset_counts();
-    while (EX.ncache > 0)
-        SSL_SESSION_free(EX.cache[--EX.ncache].sess);
-    SSL_CTX_free(sctx);
-    SSL_CTX_free(cctx);
-    if (EX.client_sess) {
-        SSL_SESSION_free(EX.client_sess);
-        EX.client_sess = NULL;
-    }
+    ex_free_all(sctx, cctx);
     EX_COUNTS("after free");
     EX_CHECK(EX.srv_remove == 0 && EX.cli_remove == 0, "SSL_CTX_free of an external-only cache: no remove callbacks");
 }
@@ -471,14 +477,7 @@ __attribute__((unused)) static void ex_tail_check(SSL_CTX *sctx)
     EX_CHECK(r == 1 && EX.srv_new == 1 && EX.srv_get == 1 && EX.srv_get_hit == 1 && EX.srv_remove == 1
                  && EX.ncache == 0,
              "full, resumed, removed: srv new=1 get=1 hit=1 remove=1");
-    while (EX.ncache > 0)
-        SSL_SESSION_free(EX.cache[--EX.ncache].sess);
-    SSL_CTX_free(sctx);
-    SSL_CTX_free(cctx);
-    if (EX.client_sess) {
-        SSL_SESSION_free(EX.client_sess);
-        EX.client_sess = NULL;
-    }
+    ex_free_all(sctx, cctx);
     EX_OUT("result: %d checks, %d failed", EX.checks, EX.failed);
 }
 

@@ -19,8 +19,9 @@
 # thread); unset, the scenarios' defaults apply (both runs take ~15 s on 2
 # cores under TSan).
 #
-# Uses TC_SRCS, TC_SRC_DIR, TC_OUT, TC_HDRS, TC_GEN, TC_TABLE, TC_*_CPPFLAGS/LDFLAGS/DEPS from
-# mk/tests-c.mk (included before this file) and LIB from the top Makefile.
+# Uses TC_SRCS, TC_SRC_DIR, TC_OUT, TC_HDRS, TC_GEN, TC_TABLE from mk/tests-c.mk
+# (included before this file), OSSL_*_CPPFLAGS/LDFLAGS/DEPS from
+# mk/openssl111.mk and LIB from the top Makefile.
 
 TSAN_CC ?= clang
 TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer -g -O1
@@ -56,16 +57,16 @@ define tsan_run_scenarios
 endef
 
 define TSAN_BUILD
-$(TC_OUT)/$(1)/obj-tsan/%.o: $(TC_SRC_DIR)/%.c $(TC_HDRS) $(TC_$(1)_DEPS)
+$(TC_OUT)/$(1)/obj-tsan/%.o: $(TC_SRC_DIR)/%.c $(TC_HDRS) $(OSSL_$(1)_DEPS)
 	@mkdir -p $$(dir $$@)
-	$(TSAN_CC) $(TSAN_FLAGS) $(TSAN_CFLAGS) $(TC_$(1)_CPPFLAGS) -c $$< -o $$@
+	$(TSAN_CC) $(TSAN_FLAGS) $(TSAN_CFLAGS) $(OSSL_$(1)_CPPFLAGS) -c $$< -o $$@
 
 $(TC_OUT)/$(1)/obj-tsan/scenarios.o: $(TC_TABLE)
 
 $(TC_OUT)/$(1)/scenarios-tsan: $(call tsan_objs,$(1)) $(LIB)
 	$(TSAN_CC) $(TSAN_FLAGS) $(call tsan_objs,$(1)) -o $$@ \
 	    -L$(TARGET)/release -Wl,-rpath,$(TARGET)/release -Wl,--no-as-needed -lsesscb -Wl,--as-needed \
-	    $(TC_$(1)_LDFLAGS) -lssl -lcrypto -ldl -lpthread
+	    $(OSSL_$(1)_LDFLAGS) -lssl -lcrypto -ldl -lpthread
 
 .PHONY: tsan-run-$(1)
 tsan-run-$(1): $(TC_OUT)/$(1)/scenarios-tsan $(TSAN_SUPP)
@@ -113,7 +114,7 @@ tsan-rs-run-$(1): tsan-rs-lib $(call tsan_objs,$(1)) $(TSAN_RS_SHIM) $(TSAN_SUPP
 	    -Wl,--export-dynamic-symbol=__tsan_memcpy -Wl,--export-dynamic-symbol=__tsan_memset \
 	    -Wl,--export-dynamic-symbol=__tsan_memmove \
 	    -L$(TSAN_RS_LIBDIR) -Wl,-rpath,$(TSAN_RS_LIBDIR) -Wl,--no-as-needed -lsesscb -Wl,--as-needed \
-	    $(TC_$(1)_LDFLAGS) -lssl -lcrypto -ldl -lpthread
+	    $(OSSL_$(1)_LDFLAGS) -lssl -lcrypto -ldl -lpthread
 	$(call tsan_run_scenarios,tsan-rs,$(1),,, (sesscb instrumented))
 endef
 $(eval $(call TSAN_RS_BUILD,sys))

@@ -25,7 +25,7 @@ HOST_OUT := $(TARGET)/tests-c/host
 HOST_CC ?= cc
 HOST_PYTHON ?= /usr/bin/python3
 HOST_CFLAGS := -O1 -g -Wall -Wextra -Werror -I$(ROOT)/include
-HOST_CORE := $(HOST_SRC)/tls_core.c $(ROOT)/include/sesscb.h
+HOST_CORE := $(HOST_SRC)/tls_core.c $(HOST_SRC)/weak_six.h $(ROOT)/include/sesscb.h
 HOST_SYSLIBS := -ldl -lpthread
 HOST_111_FLAGS := -I$(OSSL111)/include
 HOST_111_LINK := -L$(OSSL111)/lib -Wl,-rpath,$(OSSL111)/lib -lssl -lcrypto
@@ -63,13 +63,13 @@ $(HOST_OUT)/host_linked-111: $(HOST_SRC)/host_linked.c $(HOST_CORE) $(OSSL111)/l
 	@mkdir -p $(@D)
 	$(HOST_CC) $(HOST_CFLAGS) $(HOST_111_FLAGS) $< -o $@ $(HOST_111_LINK) $(HOST_SYSLIBS)
 
-$(HOST_OUT)/host_nolibssl: $(HOST_SRC)/host_nolibssl.c $(ROOT)/include/sesscb.h
+$(HOST_OUT)/host_nolibssl: $(HOST_SRC)/host_nolibssl.c $(HOST_SRC)/weak_six.h $(ROOT)/include/sesscb.h
 	@mkdir -p $(@D)
 	$(HOST_CC) $(HOST_CFLAGS) $< -o $@ -ldl
 	$(call host_no_openssl,$@)
 
 # Linked to sesscb (soname libsesscb.so.0, made by `lib`), still no OpenSSL.
-$(HOST_OUT)/host_nolibssl-linked: $(HOST_SRC)/host_nolibssl.c $(ROOT)/include/sesscb.h | lib
+$(HOST_OUT)/host_nolibssl-linked: $(HOST_SRC)/host_nolibssl.c $(HOST_SRC)/weak_six.h $(ROOT)/include/sesscb.h | lib
 	@mkdir -p $(@D)
 	$(HOST_CC) $(HOST_CFLAGS) $< -o $@ -L$(PROFILE_DIR) -Wl,-rpath,$(PROFILE_DIR) \
 	    -Wl,--no-as-needed -lsesscb -Wl,--as-needed -ldl

@@ -11,7 +11,7 @@ import re
 import signal
 
 from . import config as cfg
-from .checks import Run, check_poison, common_checks, compare, server_started, sesscb_checks, standard_battery
+from .checks import Run, check_poison, compare, finish_checks, server_started, sesscb_checks, standard_battery
 from .clients import body_flags
 from .files import read_text
 from .procs import Proc, base_env, free_port, sesscb_env, wait_until
@@ -55,11 +55,8 @@ def s_server_run(build, tls, variant):
     finally:
         if r.rc is None:
             r.rc = p.stop(signal.SIGTERM, 5)
-    r.all_logs = read_text(p.err_path) + read_text(out)
-    common_checks(r, re.compile(r"error|ERROR"))
-    if variant == "sesscb":
-        sesscb_checks(r, build.libssl, min_server_ctxs=1)
-    return r
+    return finish_checks(r, read_text(p.err_path) + read_text(out), re.compile(r"error|ERROR"),
+                         lambda r: sesscb_checks(r, build.libssl, min_server_ctxs=1))
 
 
 def test_s_server(build):

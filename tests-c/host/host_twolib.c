@@ -26,12 +26,7 @@
  */
 #include "tls_core.c"
 
-#pragma weak SSL_CTX_sess_set_new_cb
-#pragma weak SSL_CTX_sess_set_remove_cb
-#pragma weak SSL_CTX_sess_set_get_cb
-#pragma weak SSL_CTX_sess_get_new_cb
-#pragma weak SSL_CTX_sess_get_remove_cb
-#pragma weak SSL_CTX_sess_get_get_cb
+#include "weak_six.h"
 
 /* The six: the plain names when bound (sesscb), else the owner's. */
 static int bind_six(void *owner)

@@ -365,7 +365,7 @@ fn no_libssl_program_api() {
 fn foreign_ctx_with_libssl_loaded() {
     for build in ["sys", "111"] {
         let bin = program(&format!("host_linked-{build}"));
-        let r = run(preload(cmd(&bin, &["foreign"])));
+        let r = run(preload(clean_command(&bin, ["foreign"])));
         r.assert_pass();
         r.assert_quiet_stderr();
         assert!(r.has_line("STATS_FOREIGN_CTX -5"), "SESSCB_STATUS_UNATTRIBUTED_CTX expected\n{}", r.dump());

@@ -11,8 +11,6 @@ SONAME := libsesscb.so.0
 .PHONY: all lib test demo clean
 all: lib
 
-# openssl111.mk and openssl-lines.mk first: the others name $(OSSL111) and
-# $(OSSLnn_LIBSSL) in prerequisites, which make expands as it reads them.
-OSSL_MKS := mk/openssl111.mk mk/openssl-lines.mk
-include $(OSSL_MKS)
-include $(filter-out $(OSSL_MKS),$(sort $(wildcard mk/*.mk)))
+# The OpenSSL builds first: the others name $(OSSL111), $(OSSL35)... in prerequisites.
+include mk/openssl111.mk mk/openssl-lines.mk
+include $(filter-out mk/openssl111.mk mk/openssl-lines.mk,$(sort $(wildcard mk/*.mk)))

@@ -66,8 +66,19 @@ def s_server_run(build, tls, variant):
     common_checks(r, re.compile(r"error|ERROR"))
     if variant == "sesscb":
         sesscb_checks(r, build.libssl, min_server_ctxs=1)
-        s_client_is_the_builds(r, build)
     return r
+
+
+def test_s_server(build):
+    openssl = openssl_of(build)
+    if not os.access(openssl, os.X_OK):
+        R.check("%s: %s present" % (build.test, openssl), False, "%s: %s" % (build.label, build.hint))
+        return
+    for tls in cfg.TLS_VERSIONS:
+        runs = {v: s_server_run(build, tls, v) for v in cfg.VARIANTS}
+        check_poison(runs)
+        compare(build.test, tls, runs)
+        s_client_is_the_builds(runs["sesscb"], build)
 
 
 def s_client_is_the_builds(r, build):
@@ -80,17 +91,6 @@ def s_client_is_the_builds(r, build):
                             and (build.prefix == "/usr" or os.path.realpath(l).startswith(prefix)) for l in libs)
     R.check("%s: s_client is %s's own (its traces resolve %s)" % (r.name, build.label, build.libssl), ok,
             ", ".join(sorted(set(libs))) or "no s_client resolve event")
-
-
-def test_s_server(build):
-    openssl = openssl_of(build)
-    if not os.access(openssl, os.X_OK):
-        R.check("%s: %s present" % (build.test, openssl), False, "%s: %s" % (build.label, build.hint))
-        return
-    for tls in cfg.TLS_VERSIONS:
-        runs = {v: s_server_run(build, tls, v) for v in cfg.VARIANTS}
-        check_poison(runs)
-        compare(build.test, tls, runs)
 
 
 def tests():

@@ -9,6 +9,7 @@
 #   host_dlopen-{sys,111}   NOT linked to OpenSSL: dlopen(libssl, RTLD_LOCAL|RTLD_NOW)
 #                           (system libssl.so.3 / upstream 1.1.1w by path); the six
 #                           by plain (weak) names
+#   host_dlopen-{35,40}     the same with the 3.5 and 4.0 builds' libssl by path
 #   host_linked-{sys,111}   linked to libssl; modes basic, nullctx, fork, pipe, fdreuse
 #   host_twolib             NOT linked to OpenSSL: dlopen's libssl.so.3 and a 1.1.1w libssl
 #                           (RTLD_LOCAL), ctxs from the second (ctx_owner / ctx_unattributed)
@@ -17,8 +18,8 @@
 # plus tests-c/host/py_ssl_host.py (/usr/bin/python3) and check_log.py (trace validator:
 # every line against docs/trace-schema.json, through tools/sesscb_trace).
 #
-# Uses ROOT, TARGET, LIB, PROFILE_DIR, CARGO from the top Makefile and OSSL111
-# from mk/openssl111.mk.
+# Uses ROOT, TARGET, LIB, PROFILE_DIR, CARGO from the top Makefile, OSSL111
+# from mk/openssl111.mk and OSSL35/OSSL40 from mk/openssl-lines.mk.
 
 HOST_SRC := $(ROOT)/tests-c/host
 HOST_OUT := $(TARGET)/tests-c/host
@@ -33,6 +34,7 @@ HOST_111_LINK := -L$(OSSL111)/lib -Wl,-rpath,$(OSSL111)/lib -lssl -lcrypto
 HOST_BINS := $(HOST_OUT)/host_dlopen-sys $(HOST_OUT)/host_dlopen-111 \
              $(HOST_OUT)/host_linked-sys $(HOST_OUT)/host_linked-111 \
              $(HOST_OUT)/host_twolib $(HOST_OUT)/host_nolibssl $(HOST_OUT)/host_nolibssl-linked
+HOST_BINS += $(HOST_OUT)/host_dlopen-35 $(HOST_OUT)/host_dlopen-40
 
 # $(call host_no_openssl,binary): fail (and delete it) if it depends on OpenSSL.
 host_no_openssl = @if readelf -d $(1) | grep -qE 'NEEDED.*lib(ssl|crypto)'; then \
@@ -48,6 +50,18 @@ $(HOST_OUT)/host_dlopen-111: $(HOST_SRC)/host_dlopen.c $(HOST_CORE) $(OSSL111)/l
 	$(HOST_CC) $(HOST_CFLAGS) $(HOST_111_FLAGS) -DHOST_LIBSSL='"$(OSSL111)/lib/libssl.so.1.1"' \
 	    $< -o $@ $(HOST_SYSLIBS)
 	$(call host_no_openssl,$@)
+
+# The 3.5 and 4.0 lines: their headers, their libssl dlopen'ed by path
+# (sesscb must find 4.0's libssl.so.4 by its soname).
+define HOST_DLOPEN_LINE
+$$(HOST_OUT)/host_dlopen-$(1): $$(HOST_SRC)/host_dlopen.c $$(HOST_CORE) $$(OSSL$(1)_LIBSSL)
+	@mkdir -p $$(@D)
+	$$(HOST_CC) $$(HOST_CFLAGS) -I$$(OSSL$(1))/include -DHOST_LIBSSL='"$$(OSSL$(1)_LIBSSL)"' \
+	    $$< -o $$@ $$(HOST_SYSLIBS)
+	$$(call host_no_openssl,$$@)
+endef
+$(eval $(call HOST_DLOPEN_LINE,35))
+$(eval $(call HOST_DLOPEN_LINE,40))
 
 # Compiled against 1.1.1w's headers: its ctxs come from the 1.1.1w libssl.
 $(HOST_OUT)/host_twolib: $(HOST_SRC)/host_twolib.c $(HOST_CORE) $(OSSL111)/lib/libssl.so.1.1

@@ -1,10 +1,11 @@
 /*
  * interop/twossl/exercise.h -- one OpenSSL's session-callback workout.
  *
- * Included (static everything) by main.c, compiled against the system
- * OpenSSL 3, and by plugin.c, compiled against OpenSSL 1.1.1w: each copy
- * uses only the OpenSSL it was compiled and linked against, with its own
- * callbacks, its own application-side cache and its own counters.
+ * Included (static everything) by main.c, compiled against one OpenSSL
+ * (system 3.0 or 3.5), and by plugin.c, compiled against another (1.1.1w or
+ * 4.0): each copy uses only the OpenSSL it was compiled and linked against,
+ * with its own callbacks, its own application-side cache and its own
+ * counters.
  *
  * Trace rules (the driver diffs stdout of a plain run and an LD_PRELOAD run):
  * stdout is deterministic -- no pointers, times or pids; every callback
@@ -39,7 +40,7 @@
 #define EX_MAX_SESS 32
 
 struct ex_state {
-    const char *tag;      /* "sys" or "111": prefix of every trace line */
+    const char *tag;      /* "sys", "35", "111", "40": prefix of every trace line */
     const char *soname;   /* the libssl this copy is linked against */
     int checks, failed;
     /* application-side server cache (external only) */

@@ -34,3 +34,5 @@ mod sync;
 mod thread_counters;
 mod trampolines;
 mod unresolved;
+#[allow(dead_code)] // Wired into the dispatch path by the store tiers.
+mod store;

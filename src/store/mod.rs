@@ -8,8 +8,10 @@
 //!   session id.
 //! - [`envelope`]: the authenticated, encrypted value of one entry.
 //! - [`lifetime`]: how long an entry may live.
+//! - [`lmdb`]: the embedded tier every process of a host shares.
 
 pub mod envelope;
+pub mod lmdb;
 pub mod keyring;
 pub mod lifetime;
 pub mod subkeys;

@@ -34,5 +34,5 @@ mod sync;
 mod thread_counters;
 mod trampolines;
 mod unresolved;
-#[allow(dead_code)] // Wired into the dispatch path by the store tiers.
-mod store;
+// Public for the `sesscb` command; the C ABI does not reach it yet.
+pub mod store;

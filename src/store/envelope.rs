@@ -40,6 +40,11 @@ pub struct Producer {
 pub(crate) const FAMILY_OPENSSL: u8 = 1;
 
 impl Producer {
+    /// DER written by OpenSSL `major.minor`.
+    pub fn openssl(major: u8, minor: u8) -> Self {
+        Producer { family: FAMILY_OPENSSL, major, minor }
+    }
+
     /// Whether DER written by `self` may be handed to `reader`'s libssl.
     fn compatible_with(self, reader: Producer) -> bool {
         self.family == reader.family && self.major == reader.major

@@ -82,9 +82,13 @@ pub struct Tier {
 impl Tier {
     /// Opens (creating if needed) the environment in `dir`, an existing
     /// directory the caller has vetted; LMDB creates its two files 0600.
+    /// `map_size` 0 keeps the size the environment already has.
     pub fn open(dir: &Path, map_size: usize) -> Result<Self, TierError> {
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
-        options.map_size(map_size).max_dbs(4);
+        options.max_dbs(4);
+        if map_size > 0 {
+            options.map_size(map_size);
+        }
         // SAFETY: NO_SYNC only gives up durability against an OS crash: a
         // commit is then a memory write, not an fsync on the handshake
         // path. The store is a cache in a runtime directory (tmpfs as a

@@ -3,6 +3,7 @@
 //! LMDB tier. The glue that stores and looks up sessions from the dispatch
 //! path builds on these.
 //!
+//! - [`cli`]: the `sesscb` operator command.
 //! - [`config`]: the `SESSCB_STORE*` settings, all valid or the store off.
 //! - [`keyring`]: the operator's keys, their validity windows and rotation.
 //! - [`keysource`]: the operator's keyring file, or a per-boot key.
@@ -13,6 +14,7 @@
 //! - [`lifetime`]: how long an entry may live.
 //! - [`lmdb`]: the embedded tier every process of a host shares.
 
+pub mod cli;
 pub mod config;
 pub mod envelope;
 pub mod keyring;

@@ -14,6 +14,8 @@
 //! - [`dispatch`]: the trampolines OpenSSL calls, and what they do.
 //! - [`registry`]: what a setter and a getter do; where the application's
 //!   pointers live (per-ctx slots, shared pool, unresolved ctxs); slot release.
+//! - [`store`]: the shared session store: settings, keys, sealed entries,
+//!   the embedded LMDB tier, the `sesscb` command.
 //! - [`libssl`]: the real libssl's handle, finding it, attributing a caller.
 //! - [`observe`]: the event trace, the counters, per-thread counter shards.
 //! - [`sync`], [`ffi`], [`limits`]: leaves (fork-safe lock and process ids;
@@ -26,4 +28,6 @@ mod libssl;
 mod limits;
 mod observe;
 mod registry;
+// Public for the `sesscb` command (src/bin).
+pub mod store;
 mod sync;

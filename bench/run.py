@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""sesscb benchmark driver (issue 4): `make bench` and `make bench-guard`.
+"""What sesscb costs: the benchmark driver behind `make bench` and `make bench-guard`.
 
 Runs target/bench/<build>/bench-{plain,linked} (one C source, two link lines)
 for each OpenSSL build, in these variants:
@@ -339,45 +339,49 @@ def bench_log_rows(table, out, build):
         ])
 
 
-def bench_registry(runner, table, out, build, cfg, variants):
-    n = cfg["registry_ctxs"]
-    log("[%s] 3 registry scale, %d ctxs x %d runs" % (build, n, cfg["registry_runs"]))
-    res = runner.interleaved(build, variants, ["registry", n, cfg["registry_calls"]], cfg["registry_runs"])
-    reg = out.setdefault("registry", {}).setdefault(build, {})
-    first = res["plain"][0]
+def registry_context_rows(res, table, reg, build):
     s = summarize(res, lambda r: r["create_ns_per_ctx"])
     reg["ssl_ctx_new"] = s
     table.add("3", "context: SSL_CTX_new itself", build, "ns/ctx", s)
     s = summarize(res, lambda r: r["create_bytes_per_ctx"])
     reg["ssl_ctx_rss"] = s
     table.add("3", "context: RSS after SSL_CTX_new", build, "B/ctx", s)
-    slot_n = first["slot"]["ctxs"]
-    shared_n = first["shared"]["ctxs"]
 
-    for regime, count in (("slot", slot_n), ("shared", shared_n)):
-        if count == 0:
-            continue
-        label = "per-ctx slots (first %d ctxs)" % count if regime == "slot" else "shared trampolines (%d ctxs)" % count
-        s = summarize(res, lambda r, g=regime: r[g]["set_ns"])
-        reg["set_ns_" + regime] = s
-        worst = max(s[v]["median"] for v in variants if v != "plain")
-        table.add("3", "set cb (mean of the 3 sets), %s" % label, build, "ns/set", s,
-                  goal="≤ %.0f ns: %s (%.0f)" % (GOAL_SET_NS, verdict(worst <= GOAL_SET_NS), worst))
-        for part, what in (("first_set_ns", "1st set on a ctx (attach)"), ("next_set_ns", "2nd+3rd set")):
-            s = summarize(res, lambda r, g=regime, k=part: r[g][k])
-            reg["%s_%s" % (part, regime)] = s
-            table.add("3", "  %s, %s" % (what, label), build, "ns/set", s)
-        s = summarize(res, lambda r, g=regime: r[g]["bytes_per_ctx"])
-        reg["bytes_" + regime] = s
-        worst = max(s[v]["added"]["median"] for v in variants if v != "plain")
-        table.add("3", "RSS after set, %s" % label, build, "B/ctx", s,
-                  goal="added ≤ %.0f B: %s (%.0f)" % (GOAL_BYTES_PER_CTX, verdict(worst <= GOAL_BYTES_PER_CTX), worst))
+
+def worst_added(s, variants):
+    return max(s[v]["added"]["median"] for v in variants if v != "plain")
+
+
+def registry_set_rows(res, table, reg, build, variants, regime, count):
+    """Setter cost and memory of one regime: per-ctx slots or shared trampolines."""
+    label = "per-ctx slots (first %d ctxs)" % count if regime == "slot" else "shared trampolines (%d ctxs)" % count
+    s = summarize(res, lambda r: r[regime]["set_ns"])
+    reg["set_ns_" + regime] = s
+    worst = max(s[v]["median"] for v in variants if v != "plain")
+    table.add("3", "set cb (mean of the 3 sets), %s" % label, build, "ns/set", s,
+              goal="≤ %.0f ns: %s (%.0f)" % (GOAL_SET_NS, verdict(worst <= GOAL_SET_NS), worst))
+    for part, what in (("first_set_ns", "1st set on a ctx (attach)"), ("next_set_ns", "2nd+3rd set")):
+        s = summarize(res, lambda r, k=part: r[regime][k])
+        reg["%s_%s" % (part, regime)] = s
+        table.add("3", "  %s, %s" % (what, label), build, "ns/set", s)
+    s = summarize(res, lambda r: r[regime]["bytes_per_ctx"])
+    reg["bytes_" + regime] = s
+    worst = worst_added(s, variants)
+    table.add("3", "RSS after set, %s" % label, build, "B/ctx", s,
+              goal="added ≤ %.0f B: %s (%.0f)" % (GOAL_BYTES_PER_CTX, verdict(worst <= GOAL_BYTES_PER_CTX), worst))
+
+
+def registry_rss_all_row(res, table, reg, build, variants, n):
     s = summarize(res, lambda r: r["all"]["bytes_per_ctx"])
     reg["bytes_all"] = s
-    worst = max(s[v]["added"]["median"] for v in variants if v != "plain")
+    worst = worst_added(s, variants)
     table.add("3", "RSS after set, all %d ctxs" % n, build, "B/ctx", s,
               goal="added ≤ %.0f B: %s (%.0f)" % (GOAL_BYTES_PER_CTX, verdict(worst <= GOAL_BYTES_PER_CTX), worst))
 
+
+def registry_dispatch_rows(res, first, table, reg, build, variants):
+    """Remove-callback dispatch at each live-ctx count, and whether the hot
+    ctx stays flat as the registry grows."""
     lives = [d["live"] for d in first["dispatch"]]
     hot = {}
     for i, live in enumerate(lives):
@@ -387,25 +391,38 @@ def bench_registry(runner, table, out, build, cfg, variants):
             if key == "first_ns":
                 hot[live] = s
             table.add("3", "remove via field ptr, %s, %d live" % (label, live), build, "ns/call", s)
-    if len(lives) > 1:
-        big = lives[-1]
-        s = summarize(res, lambda r: r["dispatch"][-1]["newest_ns"])
-        reg["dispatch_newest_%d" % big] = s
-        table.add("3", "remove via field ptr, newest ctx (%s), %d live" % (
-            "shared trampoline" if big > 4096 else "slot", big), build, "ns/call", s)
-        flat_ok = True
-        detail = []
-        for v in variants:
-            if v == "plain":
-                continue
-            a, b = hot[lives[0]][v]["median"], hot[big][v]["median"]
-            detail.append("%s %.1f→%.1f" % (v, a, b))
-            flat_ok &= b <= GOAL_FLAT * a + 1.0
-        table.rows[-1][-1] = "flat (hot ctx, 1→%d live): %s (%s)" % (big, verdict(flat_ok), ", ".join(detail))
-
-    for regime, count in (("slot", slot_n), ("shared", shared_n)):
-        if count == 0:
+    if len(lives) <= 1:
+        return
+    big = lives[-1]
+    s = summarize(res, lambda r: r["dispatch"][-1]["newest_ns"])
+    reg["dispatch_newest_%d" % big] = s
+    table.add("3", "remove via field ptr, newest ctx (%s), %d live" % (
+        "shared trampoline" if big > 4096 else "slot", big), build, "ns/call", s)
+    flat_ok = True
+    detail = []
+    for v in variants:
+        if v == "plain":
             continue
+        a, b = hot[lives[0]][v]["median"], hot[big][v]["median"]
+        detail.append("%s %.1f→%.1f" % (v, a, b))
+        flat_ok &= b <= GOAL_FLAT * a + 1.0
+    table.rows[-1][-1] = "flat (hot ctx, 1→%d live): %s (%s)" % (big, verdict(flat_ok), ", ".join(detail))
+
+
+def bench_registry(runner, table, out, build, cfg, variants):
+    n = cfg["registry_ctxs"]
+    log("[%s] 3 registry scale, %d ctxs x %d runs" % (build, n, cfg["registry_runs"]))
+    res = runner.interleaved(build, variants, ["registry", n, cfg["registry_calls"]], cfg["registry_runs"])
+    reg = out.setdefault("registry", {}).setdefault(build, {})
+    first = res["plain"][0]
+    regimes = [(g, first[g]["ctxs"]) for g in ("slot", "shared") if first[g]["ctxs"] != 0]
+
+    registry_context_rows(res, table, reg, build)
+    for regime, count in regimes:
+        registry_set_rows(res, table, reg, build, variants, regime, count)
+    registry_rss_all_row(res, table, reg, build, variants, n)
+    registry_dispatch_rows(res, first, table, reg, build, variants)
+    for regime, _count in regimes:
         s = summarize(res, lambda r, g=regime: r[g]["free_ns"])
         reg["free_ns_" + regime] = s
         table.add("3", "SSL_CTX_free, %s ctxs" % regime, build, "ns/free", s)
@@ -428,7 +445,7 @@ def bench_guard(runner, builds, cfg):
 
 # ---------------------------------------------------------------- main
 
-def main():
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin-dir", default=os.path.join(ROOT, "target", "bench"))
     ap.add_argument("--lib", default=os.path.join(ROOT, "target", "release", "libsesscb.so"))
@@ -440,9 +457,11 @@ def main():
     ap.add_argument("--guard", action="store_true")
     ap.add_argument("--lib-dir-override", default=os.environ.get("BENCH_LIB_DIR", ""),
                     help="run against another libsesscb.so directory (LD_LIBRARY_PATH / LD_PRELOAD)")
-    args = ap.parse_args()
+    return ap.parse_args()
 
-    builds = [b for b in args.builds.split(",") if b]
+
+def make_runner(args, builds):
+    """A Runner for the bench binaries of `builds`; exits if one is missing."""
     for b in builds:
         for kind in ("plain", "linked"):
             if not os.access(os.path.join(args.bin_dir, b, "bench-" + kind), os.X_OK):
@@ -451,21 +470,11 @@ def main():
     if args.lib_dir_override:
         lib = os.path.join(args.lib_dir_override, "libsesscb.so")
     os.makedirs(args.out, exist_ok=True)
-    runner = Runner(args.bin_dir, lib, args.out, args.lib_dir_override or None)
+    return Runner(args.bin_dir, lib, args.out, args.lib_dir_override or None)
 
-    if args.guard:
-        cfg = {"guard_sessions": 200_000, "guard_runs": 3}
-        return bench_guard(runner, builds, cfg)
 
-    cfg = settings(args.quick)
-    only = set(x for x in args.only.split(",") if x) or {"dispatch", "storm", "hs", "registry"}
-    t_start = time.monotonic()
-    info = machine_info(runner, builds)
-    info["quick"] = args.quick
-    info["settings"] = cfg
-    variants = ["plain", "linked", "preload"]
-    table = Table()
-    out = {}
+def run_sections(runner, table, out, builds, only, cfg, variants):
+    """Runs the selected sections and sorts the table's rows by section (1a, 1b, 2, 3, 4)."""
     for b in builds:
         if "dispatch" in only:
             bench_dispatch(runner, table, out, b, cfg, variants)
@@ -479,15 +488,12 @@ def main():
             bench_registry(runner, table, out, b, cfg, variants)
     for b in builds:
         bench_log_rows(table, out, b)
-    # Sections in issue order.
     order = {"1a": 0, "1b": 1, "2": 2, "3": 3, "4": 4}
     table.rows.sort(key=lambda r: order.get(r[0], 9))
 
-    info["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
-    info["elapsed_s"] = round(time.monotonic() - t_start, 1)
-    info["processes"] = runner.runs
 
-    header = [
+def report_header(info, runner, quick):
+    return [
         "sesscb benchmark — %s" % time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine: nproc=%s, CPU %s, kernel %s; load avg %s → %s" % (
             info.get("nproc"), info.get("cpu", "?"), info.get("kernel"),
@@ -497,19 +503,45 @@ def main():
                                    info.get("git", "?"), " [lib override]" if runner.lib_dir_override else ""),
         "cells: median [min–max] over runs; ratios and 'added' computed run by run against the interleaved plain run;"
         " times are thread CPU time (hs/s = handshakes per thread-CPU-second, summed over threads);"
-        " %s mode, %d processes, %.0f s" % ("QUICK" if args.quick else "full", runner.runs, info["elapsed_s"]),
+        " %s mode, %d processes, %.0f s" % ("QUICK" if quick else "full", runner.runs, info["elapsed_s"]),
     ]
-    text = "\n".join(header) + "\n\n" + table.markdown() + "\n"
-    print(text, flush=True)
 
+
+def write_results(out_dir, doc, text):
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    doc = {"machine": info, "summary": out, "table": {"head": Table.HEAD, "rows": table.rows}, "raw": runner.raw}
     for name in ("results-%s.json" % stamp, "results.json"):
-        with open(os.path.join(args.out, name), "w") as f:
+        with open(os.path.join(out_dir, name), "w") as f:
             json.dump(doc, f, indent=1)
-    with open(os.path.join(args.out, "results.md"), "w") as f:
+    with open(os.path.join(out_dir, "results.md"), "w") as f:
         f.write(text)
-    log("bench: wrote %s and %s" % (os.path.join(args.out, "results.json"), os.path.join(args.out, "results.md")))
+    log("bench: wrote %s and %s" % (os.path.join(out_dir, "results.json"), os.path.join(out_dir, "results.md")))
+
+
+def main():
+    args = parse_args()
+    builds = [b for b in args.builds.split(",") if b]
+    runner = make_runner(args, builds)
+    if args.guard:
+        cfg = {"guard_sessions": 200_000, "guard_runs": 3}
+        return bench_guard(runner, builds, cfg)
+
+    cfg = settings(args.quick)
+    only = set(x for x in args.only.split(",") if x) or {"dispatch", "storm", "hs", "registry"}
+    t_start = time.monotonic()
+    info = machine_info(runner, builds)
+    info["quick"] = args.quick
+    info["settings"] = cfg
+    table = Table()
+    out = {}
+    run_sections(runner, table, out, builds, only, cfg, ["plain", "linked", "preload"])
+    info["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+    info["elapsed_s"] = round(time.monotonic() - t_start, 1)
+    info["processes"] = runner.runs
+
+    text = "\n".join(report_header(info, runner, args.quick)) + "\n\n" + table.markdown() + "\n"
+    print(text, flush=True)
+    doc = {"machine": info, "summary": out, "table": {"head": Table.HEAD, "rows": table.rows}, "raw": runner.raw}
+    write_results(args.out, doc, text)
     return 0
 
 

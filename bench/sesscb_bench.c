@@ -1,5 +1,5 @@
 /*
- * sesscb benchmark program (issue 4: "Measure what sesscb costs").
+ * sesscb benchmark program: measures what sesscb costs.
  *
  * One source, built per OpenSSL build as two binaries from the same object:
  *   bench-plain   -lssl -lcrypto
@@ -680,60 +680,80 @@ static void *hs_worker(void *arg)
     return NULL;
 }
 
-static int mode_hs(const char *scen, int threads, double seconds, double warmup)
+/* The protocol version of a scenario name; sets cfg->resume. */
+static int hs_scenario_version(const char *scen, struct hs_config *cfg)
 {
-    struct hs_config cfg;
-    EVP_PKEY *key = make_key();
-    X509 *cert = make_cert(key);
-    struct hs_thread th[16];
-    pthread_barrier_t barrier;
-    int version, i;
-    double rate = 0, wall_rate = 0;
-    unsigned long total = 0, resumed = 0, failed = 0;
-    struct cb_counts cb = { 0, 0, 0, 0 };
-
-    memset(&cfg, 0, sizeof(cfg));
-    if (threads < 1 || threads > 16)
-        die("threads: 1..16");
     if (strcmp(scen, "tls12-resume") == 0) {
-        version = TLS1_2_VERSION; cfg.resume = 1;
-    } else if (strcmp(scen, "tls13-resume") == 0) {
-        version = TLS1_3_VERSION; cfg.resume = 1;
-    } else if (strcmp(scen, "tls12-full") == 0) {
-        version = TLS1_2_VERSION;
-    } else if (strcmp(scen, "tls13-full") == 0) {
-        version = TLS1_3_VERSION;
-    } else {
-        die("unknown scenario");
-        return 2;
+        cfg->resume = 1;
+        return TLS1_2_VERSION;
     }
-    cfg.tls13 = version == TLS1_3_VERSION;
+    if (strcmp(scen, "tls13-resume") == 0) {
+        cfg->resume = 1;
+        return TLS1_3_VERSION;
+    }
+    if (strcmp(scen, "tls12-full") == 0)
+        return TLS1_2_VERSION;
+    if (strcmp(scen, "tls13-full") == 0)
+        return TLS1_3_VERSION;
+    die("unknown scenario");
+    return 0;
+}
 
-    cfg.sctx = SSL_CTX_new(TLS_server_method());
-    cfg.cctx = SSL_CTX_new(TLS_client_method());
-    if (cfg.sctx == NULL || cfg.cctx == NULL)
+static void hs_make_ctxs(struct hs_config *cfg, int version, X509 *cert, EVP_PKEY *key)
+{
+    cfg->sctx = SSL_CTX_new(TLS_server_method());
+    cfg->cctx = SSL_CTX_new(TLS_client_method());
+    if (cfg->sctx == NULL || cfg->cctx == NULL)
         die("SSL_CTX_new");
-    SSL_CTX_set_min_proto_version(cfg.sctx, version);
-    SSL_CTX_set_max_proto_version(cfg.sctx, version);
-    SSL_CTX_set_min_proto_version(cfg.cctx, version);
-    SSL_CTX_set_max_proto_version(cfg.cctx, version);
-    if (SSL_CTX_use_certificate(cfg.sctx, cert) != 1 || SSL_CTX_use_PrivateKey(cfg.sctx, key) != 1)
+    SSL_CTX_set_min_proto_version(cfg->sctx, version);
+    SSL_CTX_set_max_proto_version(cfg->sctx, version);
+    SSL_CTX_set_min_proto_version(cfg->cctx, version);
+    SSL_CTX_set_max_proto_version(cfg->cctx, version);
+    if (SSL_CTX_use_certificate(cfg->sctx, cert) != 1 || SSL_CTX_use_PrivateKey(cfg->sctx, key) != 1)
         die("server certificate");
     /* Session-id resumption (TLS 1.2) / stateful tickets (TLS 1.3), served
      * only by the application's external cache. */
-    SSL_CTX_set_options(cfg.sctx, SSL_OP_NO_TICKET);
-    SSL_CTX_set_num_tickets(cfg.sctx, 1);
-    SSL_CTX_set_session_cache_mode(cfg.sctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
-    SSL_CTX_set_session_id_context(cfg.sctx, (const unsigned char *)"sesscb-bench", 12);
-    SSL_CTX_sess_set_new_cb(cfg.sctx, cache_new);
-    SSL_CTX_sess_set_get_cb(cfg.sctx, cache_get);
-    SSL_CTX_sess_set_remove_cb(cfg.sctx, cache_remove);
-    SSL_CTX_set_verify(cfg.cctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_options(cfg->sctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(cfg->sctx, 1);
+    SSL_CTX_set_session_cache_mode(cfg->sctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
+    SSL_CTX_set_session_id_context(cfg->sctx, (const unsigned char *)"sesscb-bench", 12);
+    SSL_CTX_sess_set_new_cb(cfg->sctx, cache_new);
+    SSL_CTX_sess_set_get_cb(cfg->sctx, cache_get);
+    SSL_CTX_sess_set_remove_cb(cfg->sctx, cache_remove);
+    SSL_CTX_set_verify(cfg->cctx, SSL_VERIFY_NONE, NULL);
+}
+
+/* What all handshake threads did, summed. */
+struct hs_totals {
+    double rate, wall_rate; /* handshakes per CPU second / per wall second */
+    unsigned long total, resumed, failed;
+    struct cb_counts cb;
+};
+
+static void hs_add_thread(struct hs_totals *sum, const struct hs_thread *t)
+{
+    sum->rate += (double)t->handshakes * 1e9 / (double)t->cpu_ns;
+    sum->wall_rate += (double)t->handshakes * 1e9 / (double)t->elapsed_ns;
+    sum->total += t->handshakes;
+    sum->resumed += t->resumed;
+    sum->failed += t->failed;
+    sum->cb.news += t->counts.news;
+    sum->cb.gets += t->counts.gets;
+    sum->cb.hits += t->counts.hits;
+    sum->cb.removes += t->counts.removes;
+}
+
+static void hs_run_threads(const struct hs_config *cfg, int threads, double seconds, double warmup,
+                           struct hs_totals *sum)
+{
+    struct hs_thread th[16];
+    pthread_barrier_t barrier;
+    int i;
 
     pthread_barrier_init(&barrier, NULL, (unsigned)threads);
     for (i = 0; i < threads; i++) {
         memset(&th[i], 0, sizeof(th[i]));
-        th[i].cfg = &cfg;
+        th[i].cfg = cfg;
         th[i].barrier = &barrier;
         th[i].seconds = seconds;
         th[i].warmup = warmup;
@@ -742,29 +762,40 @@ static int mode_hs(const char *scen, int threads, double seconds, double warmup)
     }
     for (i = 0; i < threads; i++) {
         pthread_join(th[i].tid, NULL);
-        rate += (double)th[i].handshakes * 1e9 / (double)th[i].cpu_ns;
-        wall_rate += (double)th[i].handshakes * 1e9 / (double)th[i].elapsed_ns;
-        total += th[i].handshakes;
-        resumed += th[i].resumed;
-        failed += th[i].failed;
-        cb.news += th[i].counts.news;
-        cb.gets += th[i].counts.gets;
-        cb.hits += th[i].counts.hits;
-        cb.removes += th[i].counts.removes;
+        hs_add_thread(sum, &th[i]);
     }
-    if (failed != 0)
+    pthread_barrier_destroy(&barrier);
+}
+
+static int mode_hs(const char *scen, int threads, double seconds, double warmup)
+{
+    struct hs_config cfg;
+    EVP_PKEY *key = make_key();
+    X509 *cert = make_cert(key);
+    struct hs_totals sum;
+    int version;
+
+    memset(&cfg, 0, sizeof(cfg));
+    memset(&sum, 0, sizeof(sum));
+    if (threads < 1 || threads > 16)
+        die("threads: 1..16");
+    version = hs_scenario_version(scen, &cfg);
+    cfg.tls13 = version == TLS1_3_VERSION;
+    hs_make_ctxs(&cfg, version, cert, key);
+    hs_run_threads(&cfg, threads, seconds, warmup, &sum);
+    if (sum.failed != 0)
         die("handshakes failed");
     /* Two threads' live sessions can meet in one bucket (direct-mapped
      * table): a rare full handshake then replaces a resumption. */
-    if (cfg.resume && (double)resumed < 0.99 * (double)total)
+    if (cfg.resume && (double)sum.resumed < 0.99 * (double)sum.total)
         die("fewer than 99% of the resumptions were resumed");
 
     json_begin("hs");
     printf(",\"scenario\":\"%s\",\"threads\":%d,\"seconds\":%.3f,\"handshakes\":%lu,\"resumed\":%lu"
            ",\"hs_per_s\":%.1f,\"wall_hs_per_s\":%.1f,\"per_hs\":{\"new\":%.3f,\"get\":%.3f,\"hit\":%.3f,\"remove\":%.3f}",
-           scen, threads, seconds, total, resumed, rate, wall_rate, (double)cb.news / (double)total,
-           (double)cb.gets / (double)total, (double)cb.hits / (double)total,
-           (double)cb.removes / (double)total);
+           scen, threads, seconds, sum.total, sum.resumed, sum.rate, sum.wall_rate,
+           (double)sum.cb.news / (double)sum.total, (double)sum.cb.gets / (double)sum.total,
+           (double)sum.cb.hits / (double)sum.total, (double)sum.cb.removes / (double)sum.total);
     json_end();
 
     cache_clear();
@@ -772,7 +803,6 @@ static int mode_hs(const char *scen, int threads, double seconds, double warmup)
     SSL_CTX_free(cfg.cctx);
     X509_free(cert);
     EVP_PKEY_free(key);
-    pthread_barrier_destroy(&barrier);
     return 0;
 }
 
@@ -811,126 +841,161 @@ static void registry_dispatch(SSL_CTX **ctxs, remove_cb_t *fps, long live, SSL_S
     *first = 0;
 }
 
+/* sesscb's per-ctx slots (SLOT_COUNT in the library): ctxs past this many use
+ * the shared pool, the second regime measured. */
+#define REGISTRY_SLOT_REGIME 4096L
+#define REGISTRY_POINTS 4
+
+/* Costs summed per regime: [0] the slot regime, [1] the shared one. */
+struct registry_stats {
+    uint64_t create_ns, set_ns[2], first_set_ns[2], free_ns[2];
+    long create_rss, set_rss[2], set_count[2];
+};
+
+/* Sets all three callbacks on a throwaway ctx, freed before the timed part so
+ * every per-ctx slot is free again: sesscb resolves libssl and registers its
+ * ex_data index on first use. */
+static void registry_warm_setters(void)
+{
+    SSL_CTX *w = SSL_CTX_new(TLS_server_method());
+    SSL_CTX_sess_set_new_cb(w, app_new);
+    SSL_CTX_sess_set_get_cb(w, app_get_miss);
+    SSL_CTX_sess_set_remove_cb(w, app_remove);
+    SSL_CTX_free(w);
+}
+
+/* Batch ends: every dispatch point, the slot/shared boundary, and every 4096
+ * ctxs in between (RSS is sampled per batch). Returns the batch count. */
+static int registry_batch_ends(const long *points, long n, long *boundaries, int max)
+{
+    long cut = 0;
+    int p = 0, nb = 0;
+
+    while (cut < n && nb < max - 1) {
+        long next = cut + 4096;
+        while (p < REGISTRY_POINTS && points[p] <= cut)
+            p++;
+        if (p < REGISTRY_POINTS && points[p] < next)
+            next = points[p];
+        if (next > n)
+            next = n;
+        boundaries[nb++] = next;
+        cut = next;
+    }
+    if (cut < n)
+        die("registry: too many batches");
+    return nb;
+}
+
+/* Creates ctxs [from, to) and sets their three callbacks, timing both. */
+static void registry_attach_batch(SSL_CTX **ctxs, long from, long to, struct registry_stats *st)
+{
+    int regime = from >= REGISTRY_SLOT_REGIME ? 1 : 0;
+    long r0, r1, r2, i;
+    uint64_t t0, t1, t15, t2;
+
+    r0 = rss_bytes();
+    t0 = cpu_ns();
+    for (i = from; i < to; i++) {
+        ctxs[i] = SSL_CTX_new(TLS_server_method());
+        if (ctxs[i] == NULL)
+            die("SSL_CTX_new");
+    }
+    t1 = cpu_ns();
+    r1 = rss_bytes();
+    /* The first set on a ctx attaches it (sesscb); the next two do not. */
+    for (i = from; i < to; i++)
+        SSL_CTX_sess_set_new_cb(ctxs[i], app_new);
+    t15 = cpu_ns();
+    for (i = from; i < to; i++) {
+        SSL_CTX_sess_set_get_cb(ctxs[i], app_get_miss);
+        SSL_CTX_sess_set_remove_cb(ctxs[i], app_remove);
+    }
+    t2 = cpu_ns();
+    r2 = rss_bytes();
+    st->create_ns += t1 - t0;
+    st->create_rss += r1 - r0;
+    st->set_ns[regime] += t2 - t1;
+    st->first_set_ns[regime] += t15 - t1;
+    st->set_rss[regime] += r2 - r1;
+    st->set_count[regime] += to - from;
+}
+
+/* Frees the slot regime first (ctx 0..4095), then the rest, timing each. */
+static void registry_free_all(SSL_CTX **ctxs, long n, struct registry_stats *st)
+{
+    long split = n < REGISTRY_SLOT_REGIME ? n : REGISTRY_SLOT_REGIME, i;
+    uint64_t t0 = cpu_ns(), t1, t2;
+
+    for (i = 0; i < split; i++)
+        SSL_CTX_free(ctxs[i]);
+    t1 = cpu_ns();
+    for (i = split; i < n; i++)
+        SSL_CTX_free(ctxs[i]);
+    t2 = cpu_ns();
+    st->free_ns[0] = t1 - t0;
+    st->free_ns[1] = t2 - t1;
+}
+
+/* Per-ctx figures of one regime; all zero when it had no ctx. */
+static void registry_print_regime(const char *name, const struct registry_stats *st, int r)
+{
+    double count = (double)st->set_count[r];
+    int any = st->set_count[r] != 0;
+
+    printf(",\"%s\":{\"ctxs\":%ld,\"set_ns\":%.2f,\"first_set_ns\":%.2f,\"next_set_ns\":%.2f"
+           ",\"bytes_per_ctx\":%.2f,\"free_ns\":%.1f}", name, st->set_count[r],
+           any ? (double)st->set_ns[r] / (3.0 * count) : 0.0,
+           any ? (double)st->first_set_ns[r] / count : 0.0,
+           any ? (double)(st->set_ns[r] - st->first_set_ns[r]) / (2.0 * count) : 0.0,
+           any ? (double)st->set_rss[r] / count : 0.0,
+           any ? (double)st->free_ns[r] / count : 0.0);
+}
+
+static void registry_print_costs(long n, const struct registry_stats *st)
+{
+    printf(",\"create_ns_per_ctx\":%.1f,\"create_bytes_per_ctx\":%.1f", (double)st->create_ns / (double)n,
+           (double)st->create_rss / (double)n);
+    registry_print_regime("slot", st, 0);
+    registry_print_regime("shared", st, 1);
+    printf(",\"all\":{\"set_ns\":%.2f,\"bytes_per_ctx\":%.2f,\"free_ns\":%.1f}",
+           (double)(st->set_ns[0] + st->set_ns[1]) / (3.0 * (double)n),
+           (double)(st->set_rss[0] + st->set_rss[1]) / (double)n,
+           (double)(st->free_ns[0] + st->free_ns[1]) / (double)n);
+}
+
 static int mode_registry(long n, long calls)
 {
     SSL_CTX **ctxs = calloc((size_t)n, sizeof(*ctxs));
     remove_cb_t *fps = calloc((size_t)n, sizeof(*fps));
     SSL_SESSION *sess = SSL_SESSION_new();
-    const long slot_regime = 4096; /* sesscb's per-ctx slots (trampolines.rs SLOT_COUNT) */
-    long points[] = { 1, 1000, 4096, n };
+    long points[REGISTRY_POINTS] = { 1, 1000, REGISTRY_SLOT_REGIME, n };
     long boundaries[64];
-    int nb = 0, np = 0, first = 1;
-    long done = 0, i, b;
-    uint64_t create_ns = 0, set_ns[2] = { 0, 0 }, first_set_ns[2] = { 0, 0 }, free_ns[2] = { 0, 0 };
-    long create_rss = 0, set_rss[2] = { 0, 0 }, set_count[2] = { 0, 0 };
+    struct registry_stats st;
+    int nb, np = 0, first = 1, b;
+    long done = 0;
 
     if (ctxs == NULL || fps == NULL || sess == NULL)
         die("alloc");
+    memset(&st, 0, sizeof(st));
     resolve_real_getters();
-    /* Warm the setters (sesscb resolves libssl and registers its ex_data
-     * index on first use) on a throwaway ctx, freed before the timed part so
-     * every per-ctx slot is free again. */
-    {
-        SSL_CTX *w = SSL_CTX_new(TLS_server_method());
-        SSL_CTX_sess_set_new_cb(w, app_new);
-        SSL_CTX_sess_set_get_cb(w, app_get_miss);
-        SSL_CTX_sess_set_remove_cb(w, app_remove);
-        SSL_CTX_free(w);
-    }
-    /* Batch ends: every dispatch point, the slot/shared boundary, and every
-     * 4096 ctxs in between (RSS is sampled per batch). */
-    {
-        long cut = 0;
-        int p = 0;
-        while (cut < n && nb < 63) {
-            long next = cut + 4096;
-            while (p < 4 && points[p] <= cut)
-                p++;
-            if (p < 4 && points[p] < next)
-                next = points[p];
-            if (next > n)
-                next = n;
-            boundaries[nb++] = next;
-            cut = next;
-        }
-        if (cut < n)
-            die("registry: too many batches");
-    }
+    registry_warm_setters();
+    nb = registry_batch_ends(points, n, boundaries, 64);
 
     json_begin("registry");
     printf(",\"ctxs\":%ld,\"calls\":%ld,\"dispatch\":[", n, calls);
     for (b = 0; b < nb; b++) {
-        long end = boundaries[b];
-        long r0, r1, r2;
-        uint64_t t0, t1, t15, t2;
-        int regime = done >= slot_regime ? 1 : 0;
-        r0 = rss_bytes();
-        t0 = cpu_ns();
-        for (i = done; i < end; i++) {
-            ctxs[i] = SSL_CTX_new(TLS_server_method());
-            if (ctxs[i] == NULL)
-                die("SSL_CTX_new");
-        }
-        t1 = cpu_ns();
-        r1 = rss_bytes();
-        /* The first set on a ctx attaches it (sesscb); the next two do not. */
-        for (i = done; i < end; i++)
-            SSL_CTX_sess_set_new_cb(ctxs[i], app_new);
-        t15 = cpu_ns();
-        for (i = done; i < end; i++) {
-            SSL_CTX_sess_set_get_cb(ctxs[i], app_get_miss);
-            SSL_CTX_sess_set_remove_cb(ctxs[i], app_remove);
-        }
-        t2 = cpu_ns();
-        r2 = rss_bytes();
-        create_ns += t1 - t0;
-        create_rss += r1 - r0;
-        set_ns[regime] += t2 - t1;
-        first_set_ns[regime] += t15 - t1;
-        set_rss[regime] += r2 - r1;
-        set_count[regime] += end - done;
-        done = end;
-        for (; np < 4 && points[np] <= done; np++)
+        registry_attach_batch(ctxs, done, boundaries[b], &st);
+        done = boundaries[b];
+        for (; np < REGISTRY_POINTS && points[np] <= done; np++)
             if (points[np] == done && (np == 0 || points[np] != points[np - 1]))
                 registry_dispatch(ctxs, fps, done, sess, calls, &first);
     }
     printf("]");
     if (g_calls == 0)
         die("registry: no callback ran");
-
-    /* Free: the slot regime first (ctx 0..4095), then the rest. */
-    {
-        long split = n < slot_regime ? n : slot_regime;
-        uint64_t t0 = cpu_ns(), t1, t2;
-        for (i = 0; i < split; i++)
-            SSL_CTX_free(ctxs[i]);
-        t1 = cpu_ns();
-        for (i = split; i < n; i++)
-            SSL_CTX_free(ctxs[i]);
-        t2 = cpu_ns();
-        free_ns[0] = t1 - t0;
-        free_ns[1] = t2 - t1;
-    }
-
-    printf(",\"create_ns_per_ctx\":%.1f,\"create_bytes_per_ctx\":%.1f", (double)create_ns / (double)n,
-           (double)create_rss / (double)n);
-    printf(",\"slot\":{\"ctxs\":%ld,\"set_ns\":%.2f,\"first_set_ns\":%.2f,\"next_set_ns\":%.2f"
-           ",\"bytes_per_ctx\":%.2f,\"free_ns\":%.1f}", set_count[0],
-           set_count[0] ? (double)set_ns[0] / (3.0 * (double)set_count[0]) : 0.0,
-           set_count[0] ? (double)first_set_ns[0] / (double)set_count[0] : 0.0,
-           set_count[0] ? (double)(set_ns[0] - first_set_ns[0]) / (2.0 * (double)set_count[0]) : 0.0,
-           set_count[0] ? (double)set_rss[0] / (double)set_count[0] : 0.0,
-           set_count[0] ? (double)free_ns[0] / (double)set_count[0] : 0.0);
-    printf(",\"shared\":{\"ctxs\":%ld,\"set_ns\":%.2f,\"first_set_ns\":%.2f,\"next_set_ns\":%.2f"
-           ",\"bytes_per_ctx\":%.2f,\"free_ns\":%.1f}", set_count[1],
-           set_count[1] ? (double)set_ns[1] / (3.0 * (double)set_count[1]) : 0.0,
-           set_count[1] ? (double)first_set_ns[1] / (double)set_count[1] : 0.0,
-           set_count[1] ? (double)(set_ns[1] - first_set_ns[1]) / (2.0 * (double)set_count[1]) : 0.0,
-           set_count[1] ? (double)set_rss[1] / (double)set_count[1] : 0.0,
-           set_count[1] ? (double)free_ns[1] / (double)set_count[1] : 0.0);
-    printf(",\"all\":{\"set_ns\":%.2f,\"bytes_per_ctx\":%.2f,\"free_ns\":%.1f}",
-           (double)(set_ns[0] + set_ns[1]) / (3.0 * (double)n), (double)(set_rss[0] + set_rss[1]) / (double)n,
-           (double)(free_ns[0] + free_ns[1]) / (double)n);
+    registry_free_all(ctxs, n, &st);
+    registry_print_costs(n, &st);
     json_end();
     SSL_SESSION_free(sess);
     free(ctxs);

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Python ssl client for interop/run (std lib only; run as its own process so
+"""Python ssl client for interop/run.py (std lib only; run as its own process so
 that the sesscb variant can preload libsesscb.so into it).
 
   pyclient.py reuse  HOST PORT SNI CAFILE TLS N [PATH]

@@ -1,4 +1,4 @@
-# bench: what sesscb costs (issue 4). See bench/run.py and bench/RESULTS.md.
+# bench: what sesscb costs. See bench/run.py and bench/RESULTS.md.
 #
 #   make bench             full run (~8 min on this 2-core VM): table on stdout,
 #                          JSON + Markdown in target/bench/

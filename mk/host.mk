@@ -10,9 +10,12 @@
 #                           (system libssl.so.3 / upstream 1.1.1w by path); the six
 #                           by plain (weak) names
 #   host_linked-{sys,111}   linked to libssl; modes basic, nullctx, fork, pipe, fdreuse
+#   host_twolib             NOT linked to OpenSSL: dlopen's libssl.so.3 and a 1.1.1w libssl
+#                           (RTLD_LOCAL), ctxs from the second (ctx_owner / ctx_unattributed)
 #   host_nolibssl           no OpenSSL at all; sesscb API by weak names (run preloaded)
 #   host_nolibssl-linked    the same linked to libsesscb
-# plus tests-c/host/py_ssl_host.py (/usr/bin/python3) and check_log.py (trace validator).
+# plus tests-c/host/py_ssl_host.py (/usr/bin/python3) and check_log.py (trace validator:
+# every line against docs/trace-schema.json, through tools/sesscb_trace).
 #
 # Uses ROOT, TARGET, LIB, PROFILE_DIR, CARGO from the top Makefile and OSSL111
 # from mk/openssl111.mk.
@@ -29,7 +32,7 @@ HOST_111_LINK := -L$(OSSL111)/lib -Wl,-rpath,$(OSSL111)/lib -lssl -lcrypto
 
 HOST_BINS := $(HOST_OUT)/host_dlopen-sys $(HOST_OUT)/host_dlopen-111 \
              $(HOST_OUT)/host_linked-sys $(HOST_OUT)/host_linked-111 \
-             $(HOST_OUT)/host_nolibssl $(HOST_OUT)/host_nolibssl-linked
+             $(HOST_OUT)/host_twolib $(HOST_OUT)/host_nolibssl $(HOST_OUT)/host_nolibssl-linked
 
 # $(call host_no_openssl,binary): fail (and delete it) if it depends on OpenSSL.
 host_no_openssl = @if readelf -d $(1) | grep -qE 'NEEDED.*lib(ssl|crypto)'; then \
@@ -44,6 +47,12 @@ $(HOST_OUT)/host_dlopen-111: $(HOST_SRC)/host_dlopen.c $(HOST_CORE) $(OSSL111)/l
 	@mkdir -p $(@D)
 	$(HOST_CC) $(HOST_CFLAGS) $(HOST_111_FLAGS) -DHOST_LIBSSL='"$(OSSL111)/lib/libssl.so.1.1"' \
 	    $< -o $@ $(HOST_SYSLIBS)
+	$(call host_no_openssl,$@)
+
+# Compiled against 1.1.1w's headers: its ctxs come from the 1.1.1w libssl.
+$(HOST_OUT)/host_twolib: $(HOST_SRC)/host_twolib.c $(HOST_CORE) $(OSSL111)/lib/libssl.so.1.1
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) $(HOST_111_FLAGS) $< -o $@ $(HOST_SYSLIBS)
 	$(call host_no_openssl,$@)
 
 $(HOST_OUT)/host_linked-sys: $(HOST_SRC)/host_linked.c $(HOST_CORE)

@@ -1,13 +1,13 @@
 # mk/interop.mk -- `make interop`: sesscb against real servers and clients.
 #
-#   make interop                 everything (interop/run; a few minutes)
+#   make interop                 everything (interop/run.py; a few minutes)
 #   make interop INTEROP_ARGS='nginx twossl -v'   a subset, verbose
 #   make interop-twossl          only build the two-OpenSSL test programs
 #
-# interop/run starts nginx, haproxy, stunnel4, apache2 and `openssl s_server
+# interop/run.py starts nginx, haproxy, stunnel4, apache2 and `openssl s_server
 # -ext_cache` (system OpenSSL 3 and the 1.1.1w build) on loopback, plain and
 # with LD_PRELOAD=libsesscb.so, and drives them with s_client, curl and a
-# Python client; see interop/run --help and interop/RESULTS.md.
+# Python client; see interop/run.py --help and interop/RESULTS.md.
 #
 # Uses ROOT, TARGET, LIB from the top Makefile and OSSL111 from
 # mk/openssl111.mk.
@@ -49,4 +49,4 @@ $(TWOSSL_OUT)/twossl-static111: $(TWOSSL_SRC)/static.c $(TWOSSL_SRC)/exercise.h 
 	    $(OSSL111)/lib/libssl.a $(OSSL111)/lib/libcrypto.a -ldl -lpthread
 
 interop: lib $(OSSL111)/lib/libssl.so.1.1 interop-twossl
-	$(INTEROP_PYTHON) $(ROOT)/interop/run $(INTEROP_ARGS)
+	$(INTEROP_PYTHON) $(ROOT)/interop/run.py $(INTEROP_ARGS)

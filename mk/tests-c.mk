@@ -7,18 +7,22 @@
 #   make test-c-asan     runner with SESSCB_TEST_VARIANT=asan (ASan+UBSan linked, valgrind preload)
 #
 # Uses ROOT, TARGET, LIB from the top Makefile and OSSL111 from mk/openssl111.mk.
-# Every tests-c/scenarios/*.c is compiled in (wildcard), so new scenario files
-# are picked up without editing this file.
+# Every tests-c/scenarios/sNN_name.c is compiled in (wildcard) and gets a
+# SCENARIO(NN, sNN_name) line in the generated $(TC_TABLE), which
+# tests-c/scenarios.c turns into its table: a new scenario file is picked up
+# without editing a list (the Rust runner asks the binary: `--list`).
 
 OSSL111 ?= $(TARGET)/openssl-1.1.1w
 
 TC_SRC_DIR := $(ROOT)/tests-c
 TC_OUT := $(TARGET)/tests-c
-TC_SRCS := $(TC_SRC_DIR)/harness.c $(TC_SRC_DIR)/scenarios.c \
-           $(sort $(wildcard $(TC_SRC_DIR)/scenarios/*.c))
+TC_SCENARIO_SRCS := $(sort $(wildcard $(TC_SRC_DIR)/scenarios/*.c))
+TC_SRCS := $(TC_SRC_DIR)/harness.c $(TC_SRC_DIR)/scenarios.c $(TC_SCENARIO_SRCS)
 TC_HDRS := $(TC_SRC_DIR)/harness.h $(wildcard $(ROOT)/include/*.h)
+TC_GEN := $(TC_OUT)/gen
+TC_TABLE := $(TC_GEN)/scenario_table.h
 TC_CC ?= cc
-TC_CFLAGS := -O1 -g -Wall -Wextra -Werror -I$(TC_SRC_DIR) -I$(ROOT)/include
+TC_CFLAGS := -O1 -g -Wall -Wextra -Werror -I$(TC_SRC_DIR) -I$(TC_GEN) -I$(ROOT)/include
 TC_ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 TC_SYSLIBS := -ldl -lpthread
 # sesscb must come BEFORE -lssl; --no-as-needed keeps it even though the
@@ -35,6 +39,19 @@ TC_111_DEPS := $(OSSL111)/lib/libssl.so.1.1
 # $(call tc_objs,build,variant) -> object list
 tc_objs = $(patsubst $(TC_SRC_DIR)/%.c,$(TC_OUT)/$(1)/obj-$(2)/%.o,$(TC_SRCS))
 
+# Regenerated on every make (it is one short loop) but rewritten only when its
+# text changes (a scenario file added, removed or renamed), so scenarios.o is
+# rebuilt only then.
+.PHONY: tc-table-always
+$(TC_TABLE): tc-table-always
+	@mkdir -p $(dir $@)
+	@set -e; for f in $(notdir $(basename $(TC_SCENARIO_SRCS))); do \
+	  case $$f in s[0-9][0-9]_*) ;; \
+	    *) echo "tests-c/scenarios/$$f.c: a scenario file is named sNN_what.c" >&2; exit 1;; esac; \
+	  echo "SCENARIO($${f:1:2}, $$f)"; \
+	done > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
+
 # Template: one OpenSSL build ($1 = sys | 111). Binaries are linked to a
 # temporary name and renamed, so a runner started concurrently never executes
 # a half-written file.
@@ -46,6 +63,8 @@ $(TC_OUT)/$(1)/obj-std/%.o: $(TC_SRC_DIR)/%.c $(TC_HDRS) $(TC_$(1)_DEPS)
 $(TC_OUT)/$(1)/obj-asan/%.o: $(TC_SRC_DIR)/%.c $(TC_HDRS) $(TC_$(1)_DEPS)
 	@mkdir -p $$(dir $$@)
 	$(TC_CC) $(TC_CFLAGS) $(TC_ASAN_FLAGS) $(TC_$(1)_CPPFLAGS) -c $$< -o $$@
+
+$(TC_OUT)/$(1)/obj-std/scenarios.o $(TC_OUT)/$(1)/obj-asan/scenarios.o: $(TC_TABLE)
 
 $(TC_OUT)/$(1)/scenarios-plain: $(call tc_objs,$(1),std)
 	$(TC_CC) $(TC_CFLAGS) $$^ -o $$@.tmp $(TC_$(1)_LDFLAGS) -lssl -lcrypto $(TC_SYSLIBS)
@@ -73,11 +92,11 @@ tests-c-plain: $(TC_PLAIN_BINS)
 # The runner needs the soname link target/release/libsesscb.so.0 (made by the
 # top Makefile's `lib` target) at run time.
 test-c: lib tests-c
-	cd $(ROOT) && SESSCB_TEST_DIR=$(TC_OUT) $(CARGO) test --release --test differential -- --include-ignored
+	cd $(ROOT) && SESSCB_TEST_DIR=$(TC_OUT) $(CARGO) test --release --locked --test differential -- --include-ignored
 
 test-c-asan: lib tests-c
 	cd $(ROOT) && SESSCB_TEST_DIR=$(TC_OUT) SESSCB_TEST_VARIANT=asan \
-	    $(CARGO) test --release --test differential -- --include-ignored
+	    $(CARGO) test --release --locked --test differential -- --include-ignored
 
 tests-c-clean:
 	rm -rf $(TC_OUT)

@@ -19,12 +19,12 @@
 # thread); unset, the scenarios' defaults apply (both runs take ~15 s on 2
 # cores under TSan).
 #
-# Uses TC_SRCS, TC_SRC_DIR, TC_OUT, TC_HDRS, TC_*_CPPFLAGS/LDFLAGS/DEPS from
+# Uses TC_SRCS, TC_SRC_DIR, TC_OUT, TC_HDRS, TC_GEN, TC_TABLE, TC_*_CPPFLAGS/LDFLAGS/DEPS from
 # mk/tests-c.mk (included before this file) and LIB from the top Makefile.
 
 TSAN_CC ?= clang
 TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer -g -O1
-TSAN_CFLAGS := -Wall -Wextra -I$(TC_SRC_DIR) -I$(ROOT)/include
+TSAN_CFLAGS := -Wall -Wextra -I$(TC_SRC_DIR) -I$(TC_GEN) -I$(ROOT)/include
 TSAN_SUPP := $(TC_SRC_DIR)/tsan.supp
 TSAN_SCENARIOS ?= 39 40
 SESSCB_TSAN_ITERS ?=
@@ -37,6 +37,8 @@ define TSAN_BUILD
 $(TC_OUT)/$(1)/obj-tsan/%.o: $(TC_SRC_DIR)/%.c $(TC_HDRS) $(TC_$(1)_DEPS)
 	@mkdir -p $$(dir $$@)
 	$(TSAN_CC) $(TSAN_FLAGS) $(TSAN_CFLAGS) $(TC_$(1)_CPPFLAGS) -c $$< -o $$@
+
+$(TC_OUT)/$(1)/obj-tsan/scenarios.o: $(TC_TABLE)
 
 $(TC_OUT)/$(1)/scenarios-tsan: $(call tsan_objs,$(1)) $(LIB)
 	$(TSAN_CC) $(TSAN_FLAGS) $(call tsan_objs,$(1)) -o $$@ \

@@ -13,7 +13,8 @@
  *    threads (use h_set_quiet() + counters there).
  *  - Free every SSL, SSL_CTX and application session reference before returning:
  *    h_finish() CHECKs `sessions created == freed` and `named ctxs == exdata-frees`.
- *  - Never put two side-effecting calls in one argument list (spec 9.1 pitfall).
+ *  - Never put two side-effecting calls in one argument list: C leaves the
+ *    order in which arguments are evaluated unspecified.
  *  - Branch on h_is_111() (run time) where 1.1.1 and 3.x legitimately differ.
  *  - Time is virtual and frozen: use h_clock_advance(), never sleep().
  *  - 1.1.1 runs use a deterministic RNG (see h_init) so hash orders are stable.
@@ -163,8 +164,8 @@ void h_pair_print(h_pair *p, const char *label);
 int h_pair_server_to_client(h_pair *p);
 /* Client writes one byte, server reads it (e.g. post-handshake auth). */
 int h_pair_client_to_server(h_pair *p);
-/* Frees both SSLs (client first). clean: SSL_shutdown on both first (no R6
- * remove), otherwise a non-clean free. Clears the error queue. */
+/* Frees both SSLs (client first). clean: SSL_shutdown on both first (no
+ * non-clean-close remove), otherwise a non-clean free. Clears the error queue. */
 void h_pair_free(h_pair *p, int clean);
 /* Convenience: new + handshake + (ok ? server_to_client : nothing) + print.
  * Returns the pair (never NULL); *ok (may be NULL) gets the handshake result. */

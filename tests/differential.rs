@@ -1,16 +1,23 @@
 //! Differential conformance runner (docs/test-suite-contract.md).
 //!
-//! For each OpenSSL build (`sys`, `111`) and scenario 1..=40 it runs the C
-//! scenario program in three modes:
-//!   plain   : `<dir>/<build>/scenarios-plain N`
-//!   linked  : `<dir>/<build>/scenarios-linked N`
-//!   preload : `LD_PRELOAD=<lib> <dir>/<build>/scenarios-plain N`
-//! and asserts: exit status 0 in every mode, the stderr `MODE` line
-//! (`plain` / `sesscb` / `sesscb`), and byte-identical stdout across the three.
+//! The scenarios are whatever the C program lists (`scenarios-plain --list`,
+//! one name per tests-c/scenarios/sNN_name.c file), so a new scenario file
+//! needs no edit here. For each OpenSSL build (`sys`, `ossl111`), scenario and
+//! mode there is one test, named `<build>::<scenario>::<mode>`, e.g.
+//! `sys::s21_get_copy_zero::preload`:
+//!   plain   : `<dir>/<build>/scenarios-plain NAME`
+//!   linked  : `<dir>/<build>/scenarios-linked NAME`
+//!   preload : `LD_PRELOAD=<lib> <dir>/<build>/scenarios-plain NAME`
+//! Each asserts exit status 0 and the stderr `MODE` line (`plain` / `sesscb` /
+//! `sesscb`); linked and preload also assert stdout byte-identical to plain's
+//! (the plain run is made once per build and scenario and shared).
 //!
-//! The tests are ignored by default because they need the C programs:
-//! `make test-c` (or `make test`) builds them and runs
+//! The scenario tests are ignored by default because they need the C
+//! programs: `make test-c` (or `make test`) builds them and runs
 //! `cargo test --release --test differential -- --include-ignored`.
+//! `cargo test --release --test differential -- --include-ignored s21` filters
+//! as usual: this is a libtest-compatible harness (`harness = false`,
+//! libtest-mimic).
 //!
 //! Environment:
 //!   SESSCB_TEST_DIR      binaries directory (default <crate>/target/tests-c)
@@ -19,43 +26,30 @@
 //!   SESSCB_TEST_VARIANT  `asan`: linked mode runs `scenarios-asan` (ASan+UBSan,
 //!                        detect_leaks=1) and preload runs under valgrind.
 //!   SESSCB_TEST_KEEP     if set, the traces are written to <dir>/<build>/traces/.
-//!
-//! std only.
 
+mod common;
+
+use common::{
+    Run, clean_command, crate_dir, env_path, env_secs, indent, line_diff, preload, run_limit, tail,
+};
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::collections::HashMap;
 use std::env;
+use std::ffi::OsStr;
 use std::fmt::Write as _;
-use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitCode};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
-fn crate_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+/// One OpenSSL build: the label in test names and its binaries' folder.
+#[derive(Clone, Copy)]
+struct Build {
+    label: &'static str,
+    dir: &'static str,
 }
 
-fn test_dir() -> PathBuf {
-    match env::var_os("SESSCB_TEST_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => crate_dir().join("target").join("tests-c"),
-    }
-}
-
-fn lib_path() -> PathBuf {
-    match env::var_os("SESSCB_LIB") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => crate_dir().join("target").join("release").join("libsesscb.so"),
-    }
-}
-
-fn variant_asan() -> bool {
-    matches!(env::var("SESSCB_TEST_VARIANT").as_deref(), Ok("asan"))
-}
-
-fn timeout() -> Duration {
-    let secs = env::var("SESSCB_TEST_TIMEOUT").ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(120);
-    Duration::from_secs(secs)
-}
+const BUILDS: [Build; 2] = [Build { label: "sys", dir: "sys" }, Build { label: "ossl111", dir: "111" }];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
@@ -63,6 +57,8 @@ enum Mode {
     Linked,
     Preload,
 }
+
+const MODES: [Mode; 3] = [Mode::Plain, Mode::Linked, Mode::Preload];
 
 impl Mode {
     fn name(self) -> &'static str {
@@ -72,6 +68,7 @@ impl Mode {
             Mode::Preload => "preload",
         }
     }
+
     fn expected_mode_line(self) -> &'static str {
         match self {
             Mode::Plain => "MODE plain",
@@ -80,308 +77,236 @@ impl Mode {
     }
 }
 
-struct RunResult {
-    desc: String,
-    status: Option<ExitStatus>,
-    timed_out: bool,
-    stdout: String,
-    stderr: String,
+// --------------------------------------------------------------- settings
+
+fn test_dir() -> PathBuf {
+    env_path("SESSCB_TEST_DIR", crate_dir().join("target/tests-c"))
 }
 
-fn read_all<R: Read + Send + 'static>(r: Option<R>) -> thread::JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut r) = r {
-            let _ = r.read_to_end(&mut buf);
-        }
-        buf
-    })
+fn build_dir(build: Build) -> PathBuf {
+    test_dir().join(build.dir)
 }
 
-fn run_one(build: &str, scenario: u32, mode: Mode) -> RunResult {
-    let dir = test_dir().join(build);
-    let asan = variant_asan();
-    let mut limit = timeout();
-    let (program, args, envs): (PathBuf, Vec<String>, Vec<(String, String)>) = match mode {
-        Mode::Plain => (dir.join("scenarios-plain"), vec![scenario.to_string()], vec![]),
-        Mode::Linked if asan => (
-            dir.join("scenarios-asan"),
-            vec![scenario.to_string()],
-            vec![
-                ("ASAN_OPTIONS".into(), "detect_leaks=1:abort_on_error=0".into()),
-                ("UBSAN_OPTIONS".into(), "print_stacktrace=1:halt_on_error=1".into()),
-            ],
-        ),
-        Mode::Linked => (dir.join("scenarios-linked"), vec![scenario.to_string()], vec![]),
-        Mode::Preload if asan => {
-            limit *= 5;
-            (
-                PathBuf::from("valgrind"),
-                vec![
-                    "--error-exitcode=99".into(),
-                    "--leak-check=full".into(),
-                    "--errors-for-leak-kinds=definite,indirect".into(),
-                    "-q".into(),
-                    dir.join("scenarios-plain").display().to_string(),
-                    scenario.to_string(),
-                ],
-                vec![("LD_PRELOAD".into(), lib_path().display().to_string())],
+fn variant_asan() -> bool {
+    matches!(env::var("SESSCB_TEST_VARIANT").as_deref(), Ok("asan"))
+}
+
+fn timeout() -> Duration {
+    env_secs("SESSCB_TEST_TIMEOUT", 120)
+}
+
+// -------------------------------------------------------------- discovery
+
+/// Scenario names from the source files (`s21_get_copy_zero.c` ->
+/// `s21_get_copy_zero`), sorted: what the binaries are built from.
+fn source_scenarios() -> Vec<String> {
+    let dir = crate_dir().join("tests-c/scenarios");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|f| f.strip_suffix(".c").map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The names one of the build's programs lists (`--list`).
+fn listed_scenarios(build: Build, program: &str) -> Result<Vec<String>, String> {
+    let program = build_dir(build).join(program);
+    if !program.is_file() {
+        return Err(format!("{} is missing: build the C programs with `make tests-c`", program.display()));
+    }
+    let run = run_limit(clean_command(&program, ["--list"]), timeout());
+    if !run.exited_ok() {
+        return Err(format!("`--list` failed (a stale binary? run `make tests-c`)\n{}", run.dump()));
+    }
+    Ok(run.stdout.lines().map(str::to_owned).collect())
+}
+
+/// The scenarios to make tests for: the binary's list, or the source files
+/// when there is no usable binary (the tests are ignored by default then, and
+/// `binaries_list_every_scenario_file` says what is wrong).
+fn scenarios_of(build: Build) -> Vec<String> {
+    listed_scenarios(build, "scenarios-plain").unwrap_or_else(|_| source_scenarios())
+}
+
+/// The programs the modes run (plain serves plain and preload).
+fn programs_in_use() -> [&'static str; 2] {
+    ["scenarios-plain", if variant_asan() { "scenarios-asan" } else { "scenarios-linked" }]
+}
+
+/// Every program of the build lists exactly the scenario files: a stale
+/// binary shows up here rather than as a puzzling failure of one mode.
+fn check_binaries_list_sources(build: Build) -> Result<(), Failed> {
+    let sources = source_scenarios();
+    for program in programs_in_use() {
+        let listed = listed_scenarios(build, program)?;
+        if listed != sources {
+            let diff = line_diff(&sources.join("\n"), &listed.join("\n"), "tests-c/scenarios/*.c", program);
+            return Err(format!(
+                "{}/{program} lists other scenarios than tests-c/scenarios/ holds (rebuild: `make tests-c`):\n{diff}",
+                build.dir
             )
+            .into());
         }
-        Mode::Preload => (
-            dir.join("scenarios-plain"),
-            vec![scenario.to_string()],
-            vec![("LD_PRELOAD".into(), lib_path().display().to_string())],
-        ),
-    };
-    let mut desc = String::new();
-    for (k, v) in &envs {
-        let _ = write!(desc, "{}={} ", k, v);
     }
-    let _ = write!(desc, "{} {}", program.display(), args.join(" "));
-
-    if program.is_absolute() && !program.exists() {
-        panic!("{}: missing {} (build the C programs with `make tests-c`)", mode.name(), program.display());
-    }
-    let mut cmd = Command::new(&program);
-    cmd.args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env_remove("LD_PRELOAD");
-    for (k, v) in &envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start `{}`: {}", desc, e));
-    let out_h = read_all(child.stdout.take());
-    let err_h = read_all(child.stderr.take());
-    let start = Instant::now();
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break Some(st),
-            Ok(None) => {}
-            Err(e) => panic!("wait for `{}`: {}", desc, e),
-        }
-        if start.elapsed() >= limit {
-            timed_out = true;
-            let _ = child.kill();
-            break child.wait().ok();
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
-    let stdout = String::from_utf8_lossy(&out_h.join().unwrap_or_default()).into_owned();
-    let stderr = String::from_utf8_lossy(&err_h.join().unwrap_or_default()).into_owned();
-    RunResult { desc, status, timed_out, stdout, stderr }
+    Ok(())
 }
 
-/// Line diff (LCS) in a unified-like format: ` ` common, `-` a only, `+` b only.
-/// Common runs far from changes are elided.
-fn line_diff(a: &str, b: &str, a_name: &str, b_name: &str) -> String {
-    let a: Vec<&str> = a.lines().collect();
-    let b: Vec<&str> = b.lines().collect();
-    let mut out = String::new();
-    let _ = writeln!(out, "--- {}\n+++ {}", a_name, b_name);
-    let (n, m) = (a.len(), b.len());
-    if n.saturating_mul(m) > 25_000_000 {
-        let i = a.iter().zip(b.iter()).take_while(|(x, y)| x == y).count();
-        let _ = writeln!(out, "(too large for a full diff; first difference at line {})", i + 1);
-        let _ = writeln!(out, "-{}", a.get(i).unwrap_or(&"<eof>"));
-        let _ = writeln!(out, "+{}", b.get(i).unwrap_or(&"<eof>"));
-        return out;
-    }
-    // lcs[i][j] = LCS length of a[i..], b[j..]
-    let w = m + 1;
-    let mut lcs = vec![0u32; (n + 1) * w];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            lcs[i * w + j] = if a[i] == b[j] {
-                lcs[(i + 1) * w + j + 1] + 1
-            } else {
-                lcs[(i + 1) * w + j].max(lcs[i * w + j + 1])
-            };
+// ---------------------------------------------------------------- running
+
+/// The command for one mode and its time limit (x5 under valgrind), with
+/// the program it needs.
+fn mode_command(build: Build, scenario: &str, mode: Mode) -> (PathBuf, Command, Duration) {
+    let dir = build_dir(build);
+    let plain = dir.join("scenarios-plain");
+    match mode {
+        Mode::Plain => (plain.clone(), clean_command(&plain, [scenario]), timeout()),
+        Mode::Linked if variant_asan() => {
+            let program = dir.join("scenarios-asan");
+            let mut c = clean_command(&program, [scenario]);
+            c.env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+                .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1");
+            (program, c, timeout())
         }
-    }
-    let mut ops: Vec<(char, &str)> = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < n || j < m {
-        if i < n && j < m && a[i] == b[j] {
-            ops.push((' ', a[i]));
-            i += 1;
-            j += 1;
-        } else if j < m && (i == n || lcs[i * w + j + 1] >= lcs[(i + 1) * w + j]) {
-            ops.push(('+', b[j]));
-            j += 1;
-        } else {
-            ops.push(('-', a[i]));
-            i += 1;
+        Mode::Linked => {
+            let program = dir.join("scenarios-linked");
+            (program.clone(), clean_command(&program, [scenario]), timeout())
         }
-    }
-    const CTX: usize = 3;
-    let changed: Vec<usize> =
-        ops.iter().enumerate().filter(|(_, (c, _))| *c != ' ').map(|(k, _)| k).collect();
-    let near = |k: usize| changed.iter().any(|&c| c + CTX >= k && k + CTX >= c);
-    let mut skipping = false;
-    for (k, (c, line)) in ops.iter().enumerate() {
-        if near(k) {
-            skipping = false;
-            let _ = writeln!(out, "{}{}", c, line);
-        } else if !skipping {
-            skipping = true;
-            let _ = writeln!(out, "@@");
+        Mode::Preload if variant_asan() => {
+            let valgrind =
+                ["--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect"];
+            let args = valgrind
+                .into_iter()
+                .chain(["-q"])
+                .map(OsStr::new)
+                .chain([plain.as_os_str(), scenario.as_ref()]);
+            let c = preload(clean_command("valgrind", args));
+            (plain, c, timeout() * 5)
         }
+        Mode::Preload => (plain.clone(), preload(clean_command(&plain, [scenario])), timeout()),
     }
-    out
 }
 
-fn tail(s: &str, lines: usize) -> String {
-    let v: Vec<&str> = s.lines().collect();
-    let start = v.len().saturating_sub(lines);
-    v[start..].join("\n")
-}
-
-fn run_scenario(build: &str, scenario: u32) {
-    let modes = [Mode::Plain, Mode::Linked, Mode::Preload];
-    let results: Vec<(Mode, RunResult)> = modes.iter().map(|&m| (m, run_one(build, scenario, m))).collect();
-
+fn run_mode(build: Build, scenario: &str, mode: Mode) -> Result<Run, String> {
+    let (program, command, limit) = mode_command(build, scenario, mode);
+    if !program.is_file() {
+        return Err(format!(
+            "{}: missing {} (build the C programs with `make tests-c`)",
+            mode.name(),
+            program.display()
+        ));
+    }
+    let run = run_limit(command, limit);
     if env::var_os("SESSCB_TEST_KEEP").is_some() {
-        let dir = test_dir().join(build).join("traces");
-        let _ = std::fs::create_dir_all(&dir);
-        for (m, r) in &results {
-            let base = dir.join(format!("s{:02}-{}", scenario, m.name()));
-            let _ = std::fs::write(base.with_extension("out"), &r.stdout);
-            let _ = std::fs::write(base.with_extension("err"), &r.stderr);
-        }
+        keep_trace(build, scenario, mode, &run);
     }
+    Ok(run)
+}
 
+fn keep_trace(build: Build, scenario: &str, mode: Mode, run: &Run) {
+    let dir = build_dir(build).join("traces");
+    let _ = std::fs::create_dir_all(&dir);
+    let base = dir.join(format!("{scenario}-{}", mode.name()));
+    let _ = std::fs::write(base.with_extension("out"), &run.stdout);
+    let _ = std::fs::write(base.with_extension("err"), &run.stderr);
+}
+
+type PlainRun = Arc<OnceLock<Result<Run, String>>>;
+
+/// The plain run of a build's scenario, made once and shared by its three
+/// tests (the plain test checks it; the other two compare against it).
+fn plain_reference(build: Build, scenario: &str) -> PlainRun {
+    static RUNS: OnceLock<Mutex<HashMap<(&'static str, String), PlainRun>>> = OnceLock::new();
+    let runs = RUNS.get_or_init(Default::default);
+    let slot = {
+        let mut map = runs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Arc::clone(map.entry((build.dir, scenario.to_string())).or_default())
+    };
+    slot.get_or_init(|| run_mode(build, scenario, Mode::Plain));
+    slot
+}
+
+// --------------------------------------------------------------- checking
+
+/// Exit status and MODE line of one run; empty when both are right.
+fn run_problems(mode: Mode, run: &Run) -> String {
     let mut problems = String::new();
-    for (m, r) in &results {
-        let ok_exit = !r.timed_out && r.status.map(|s| s.success()).unwrap_or(false);
-        if !ok_exit {
-            let how = if r.timed_out {
-                "timed out (killed)".to_string()
-            } else {
-                match r.status {
-                    Some(s) => format!("exited with {}", s),
-                    None => "no exit status".to_string(),
-                }
-            };
-            let fails: Vec<&str> = r
-                .stdout
-                .lines()
-                .filter(|l| l.starts_with("CHECK FAIL") || l.contains("not implemented"))
-                .collect();
-            let _ = writeln!(
-                problems,
-                "[{}] {}: `{}`\n  failing lines:\n    {}\n  stdout tail:\n{}\n  stderr tail:\n{}",
-                m.name(),
-                how,
-                r.desc,
-                if fails.is_empty() { "(none)".to_string() } else { fails.join("\n    ") },
-                indent(&tail(&r.stdout, 15)),
-                indent(&tail(&r.stderr, 30))
-            );
-        }
-        let want = m.expected_mode_line();
-        let mode_lines: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("MODE ")).collect();
-        if mode_lines != [want] {
-            let _ = writeln!(
-                problems,
-                "[{}] stderr MODE line(s) {:?}, expected exactly [{:?}]",
-                m.name(),
-                mode_lines,
-                want
-            );
-        }
-    }
-    let base = &results[0].1;
-    for (m, r) in &results[1..] {
-        if r.stdout != base.stdout {
-            let _ = writeln!(
-                problems,
-                "[{}] stdout differs from plain:\n{}",
-                m.name(),
-                line_diff(&base.stdout, &r.stdout, "plain", m.name())
-            );
-        }
-    }
-    if !problems.is_empty() {
-        panic!(
-            "build {} scenario {:02}{}:\n{}",
-            build,
-            scenario,
-            if variant_asan() { " (variant asan)" } else { "" },
-            problems
+    if !run.exited_ok() {
+        let fails: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("CHECK FAIL")).collect();
+        let _ = writeln!(
+            problems,
+            "[{}] {}: `{}`\n  failing lines:\n    {}\n  stdout tail:\n{}\n  stderr tail:\n{}",
+            mode.name(),
+            run.how_it_ended(),
+            run.desc,
+            if fails.is_empty() { "(none)".to_string() } else { fails.join("\n    ") },
+            indent(&tail(&run.stdout, 15)),
+            indent(&tail(&run.stderr, 30))
         );
     }
+    let want = mode.expected_mode_line();
+    let mode_lines: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("MODE ")).collect();
+    if mode_lines != [want] {
+        let _ = writeln!(
+            problems,
+            "[{}] stderr MODE line(s) {mode_lines:?}, expected exactly [{want:?}]",
+            mode.name()
+        );
+    }
+    problems
 }
 
-fn indent(s: &str) -> String {
-    s.lines().map(|l| format!("    {}", l)).collect::<Vec<_>>().join("\n")
+fn check_mode(build: Build, scenario: &str, mode: Mode) -> Result<(), Failed> {
+    let plain = plain_reference(build, scenario);
+    let plain =
+        plain.get().expect("plain_reference ran it").as_ref().map_err(|e| Failed::from(e.as_str()))?;
+    let mut problems = String::new();
+    if mode == Mode::Plain {
+        problems = run_problems(mode, plain);
+    } else {
+        let run = run_mode(build, scenario, mode)?;
+        problems.push_str(&run_problems(mode, &run));
+        if run.stdout != plain.stdout {
+            let diff = line_diff(&plain.stdout, &run.stdout, "plain", mode.name());
+            let _ = writeln!(problems, "[{}] stdout differs from plain:\n{diff}", mode.name());
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let variant = if variant_asan() { " (variant asan)" } else { "" };
+    Err(format!("build {} scenario {scenario} {}{variant}:\n{problems}", build.label, mode.name()).into())
 }
 
-macro_rules! scenario_tests {
-    ($($sys:ident, $o111:ident, $n:literal;)*) => {
-        $(
-            #[test]
-            #[ignore = "needs the C programs: run `make test`"]
-            fn $sys() {
-                run_scenario("sys", $n);
-            }
-            #[test]
-            #[ignore = "needs the C programs: run `make test`"]
-            fn $o111() {
-                run_scenario("111", $n);
-            }
-        )*
-    };
-}
+// ------------------------------------------------------------------ tests
 
-#[test]
-fn line_diff_self_test() {
+fn line_diff_marks_changed_lines() -> Result<(), Failed> {
     let d = line_diff("a\nb\nc\n", "a\nx\nc\n", "l", "r");
-    assert!(d.contains("-b") && d.contains("+x"), "{}", d);
+    if d.contains("-b") && d.contains("+x") && !d.contains("-a") { Ok(()) } else { Err(d.into()) }
 }
 
-scenario_tests! {
-    sys_s01, ossl111_s01, 1;
-    sys_s02, ossl111_s02, 2;
-    sys_s03, ossl111_s03, 3;
-    sys_s04, ossl111_s04, 4;
-    sys_s05, ossl111_s05, 5;
-    sys_s06, ossl111_s06, 6;
-    sys_s07, ossl111_s07, 7;
-    sys_s08, ossl111_s08, 8;
-    sys_s09, ossl111_s09, 9;
-    sys_s10, ossl111_s10, 10;
-    sys_s11, ossl111_s11, 11;
-    sys_s12, ossl111_s12, 12;
-    sys_s13, ossl111_s13, 13;
-    sys_s14, ossl111_s14, 14;
-    sys_s15, ossl111_s15, 15;
-    sys_s16, ossl111_s16, 16;
-    sys_s17, ossl111_s17, 17;
-    sys_s18, ossl111_s18, 18;
-    sys_s19, ossl111_s19, 19;
-    sys_s20, ossl111_s20, 20;
-    sys_s21, ossl111_s21, 21;
-    sys_s22, ossl111_s22, 22;
-    sys_s23, ossl111_s23, 23;
-    sys_s24, ossl111_s24, 24;
-    sys_s25, ossl111_s25, 25;
-    sys_s26, ossl111_s26, 26;
-    sys_s27, ossl111_s27, 27;
-    sys_s28, ossl111_s28, 28;
-    sys_s29, ossl111_s29, 29;
-    sys_s30, ossl111_s30, 30;
-    sys_s31, ossl111_s31, 31;
-    sys_s32, ossl111_s32, 32;
-    sys_s33, ossl111_s33, 33;
-    sys_s34, ossl111_s34, 34;
-    sys_s35, ossl111_s35, 35;
-    sys_s36, ossl111_s36, 36;
-    sys_s37, ossl111_s37, 37;
-    sys_s38, ossl111_s38, 38;
-    sys_s39, ossl111_s39, 39;
-    sys_s40, ossl111_s40, 40;
+fn build_trials(build: Build) -> Vec<Trial> {
+    let name = format!("runner::{}::binaries_list_every_scenario_file", build.label);
+    let list_check = Trial::test(name, move || check_binaries_list_sources(build));
+    let mut trials = vec![list_check.with_ignored_flag(true)];
+    for scenario in scenarios_of(build) {
+        for mode in MODES {
+            let name = format!("{}::{scenario}::{}", build.label, mode.name());
+            let scenario = scenario.clone();
+            let trial = Trial::test(name, move || check_mode(build, &scenario, mode));
+            trials.push(trial.with_ignored_flag(true));
+        }
+    }
+    trials
+}
+
+fn main() -> ExitCode {
+    let args = Arguments::from_args();
+    let mut trials =
+        vec![Trial::test("runner::line_diff_marks_changed_lines", line_diff_marks_changed_lines)];
+    for build in BUILDS {
+        trials.extend(build_trials(build));
+    }
+    libtest_mimic::run(&args, trials).exit_code()
 }

@@ -47,12 +47,7 @@ static int is_sesscb;
 
 static void setup_six(void)
 {
-    O->set_new = SSL_CTX_sess_set_new_cb;
-    O->set_remove = SSL_CTX_sess_set_remove_cb;
-    O->set_get = SSL_CTX_sess_set_get_cb;
-    O->get_new = SSL_CTX_sess_get_new_cb;
-    O->get_remove = SSL_CTX_sess_get_remove_cb;
-    O->get_get = SSL_CTX_sess_get_get_cb;
+    SIX_FROM_PLAIN_NAMES();
     is_sesscb = in_sesscb((void *)O->set_new);
     printf("SIX %s %s\n", is_sesscb ? "sesscb" : "libssl", object_of((void *)O->set_new));
     check(in_sesscb((void *)O->get_get) == is_sesscb && in_sesscb((void *)O->set_remove) == is_sesscb,

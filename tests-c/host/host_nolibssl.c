@@ -73,29 +73,37 @@ static int openssl_loaded(void)
     return n;
 }
 
-int main(int argc, char **argv)
+/* Fake ctx pointers: sesscb records them and never dereferences them. */
+#define FAKE_CTX_A ((struct ssl_ctx_st *)(uintptr_t)0x5e55cb00)
+#define FAKE_CTX_B ((struct ssl_ctx_st *)(uintptr_t)0x5e55cc00)
+
+/* Has sesscb written into raw[from..]? (It was filled with 0xAA.) */
+static int untouched_from(const unsigned char *raw, size_t len, size_t from)
 {
-    struct ssl_ctx_st *a = (struct ssl_ctx_st *)(uintptr_t)0x5e55cb00;  /* never dereferenced */
-    struct ssl_ctx_st *b = (struct ssl_ctx_st *)(uintptr_t)0x5e55cc00;
-    struct sesscb_stats st;
-    unsigned char raw[sizeof(struct sesscb_stats) + 16];
-    int rc, i, bad_calls = 0, unresolved_sets = 0;
-    const char *v;
+    size_t i;
 
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    if (sesscb_version == NULL || sesscb_stats == NULL || SSL_CTX_sess_set_new_cb == NULL) {
-        printf("NO_SESSCB\n");
-        return 3;
-    }
-    check(openssl_loaded() == 0, "no libssl/libcrypto at start");
+    for (i = from; i < len && raw[i] == 0xAA; i++)
+        ;
+    return i == len;
+}
 
-    v = sesscb_version();
+static void check_version(int argc, char **argv)
+{
+    const char *v = sesscb_version();
+
     printf("VERSION %s\n", v ? v : "(null)");
     check(v != NULL && v[0] >= '0' && v[0] <= '9', "sesscb_version() is a version string");
     if (argc > 1)
         check(v != NULL && strcmp(v, argv[1]) == 0, "sesscb_version() matches Cargo.toml");
+}
 
-    /* Process totals. */
+/* Process totals, and an unknown ctx while no libssl is loaded. */
+static void check_stats_without_libssl(void)
+{
+    struct sesscb_stats st;
+    unsigned char raw[sizeof(struct sesscb_stats) + 16];
+    int rc;
+
     memset(&st, 0xAA, sizeof st);
     st.size = sizeof st;
     rc = sesscb_stats(NULL, &st);
@@ -107,15 +115,18 @@ int main(int argc, char **argv)
     /* Unknown ctx, no libssl: NO_LIBSSL and nothing written. */
     memset(raw, 0xAA, sizeof raw);
     ((struct sesscb_stats *)raw)->size = sizeof st;
-    rc = sesscb_stats(a, (struct sesscb_stats *)raw);
+    rc = sesscb_stats(FAKE_CTX_A, (struct sesscb_stats *)raw);
     printf("STATS_UNKNOWN_CTX %d\n", rc);
     check(rc == SESSCB_STATUS_NO_LIBSSL, "sesscb_stats(unknown ctx) = SESSCB_STATUS_NO_LIBSSL");
-    for (i = 4; i < (int)sizeof raw && raw[i] == 0xAA; i++)
-        ;
-    check(i == (int)sizeof raw && ((struct sesscb_stats *)raw)->size == sizeof st,
+    check(untouched_from(raw, sizeof raw, 4) && ((struct sesscb_stats *)raw)->size == sizeof st,
           "... and nothing written");
+}
 
-    /* Bad arguments. */
+static void check_stats_bad_sizes(void)
+{
+    unsigned char raw[sizeof(struct sesscb_stats) + 16];
+    int rc;
+
     check(sesscb_stats(NULL, NULL) == SESSCB_STATUS_BAD_ARGUMENT, "sesscb_stats(NULL, NULL) = BAD_ARGUMENT");
     memset(raw, 0xAA, sizeof raw);
     ((struct sesscb_stats *)raw)->size = 4;
@@ -125,53 +136,87 @@ int main(int argc, char **argv)
     memset(raw, 0xAA, sizeof raw);
     ((struct sesscb_stats *)raw)->size = 16;
     rc = sesscb_stats(NULL, (struct sesscb_stats *)raw);
-    for (i = 16; i < (int)sizeof raw && raw[i] == 0xAA; i++)
-        ;
-    check(rc == SESSCB_STATUS_OK && ((struct sesscb_stats *)raw)->size == 16 && i == (int)sizeof raw,
+    check(rc == SESSCB_STATUS_OK && ((struct sesscb_stats *)raw)->size == 16 && untouched_from(raw, sizeof raw, 16),
           "sesscb_stats(size 16) writes 16 bytes only");
+}
 
-    /* Setters record, getters return the record, per ctx and kind. */
+/* Setters record, getters return the record, per ctx and kind. Returns the
+ * number of setter calls made. */
+static int check_unresolved_records(void)
+{
+    struct ssl_ctx_st *a = FAKE_CTX_A, *b = FAKE_CTX_B;
+    int sets = 0;
+
     check(SSL_CTX_sess_get_new_cb(a) == NULL && SSL_CTX_sess_get_get_cb(a) == NULL &&
               SSL_CTX_sess_get_remove_cb(a) == NULL,
           "fresh fake ctx: getters NULL");
     SSL_CTX_sess_set_new_cb(a, app_new);
-    unresolved_sets++;
+    sets++;
     check(SSL_CTX_sess_get_new_cb(a) == app_new, "set_new recorded: get_new returns it");
     check(SSL_CTX_sess_get_get_cb(a) == NULL && SSL_CTX_sess_get_remove_cb(a) == NULL,
           "other kinds stay NULL");
     SSL_CTX_sess_set_get_cb(a, app_get);
     SSL_CTX_sess_set_remove_cb(a, app_remove);
-    unresolved_sets += 2;
+    sets += 2;
     check(SSL_CTX_sess_get_get_cb(a) == app_get && SSL_CTX_sess_get_remove_cb(a) == app_remove &&
               SSL_CTX_sess_get_new_cb(a) == app_new,
           "all three recorded");
     check(SSL_CTX_sess_get_new_cb(b) == NULL, "another fake ctx is unaffected");
     SSL_CTX_sess_set_new_cb(b, app_new2);
-    unresolved_sets++;
+    sets++;
     check(SSL_CTX_sess_get_new_cb(b) == app_new2 && SSL_CTX_sess_get_new_cb(a) == app_new,
           "records are per ctx");
     SSL_CTX_sess_set_new_cb(a, NULL);
-    unresolved_sets++;
+    sets++;
     check(SSL_CTX_sess_get_new_cb(a) == NULL && SSL_CTX_sess_get_get_cb(a) == app_get,
           "set NULL clears one kind only");
+    return sets;
+}
 
-    /* NULL ctx: no-op setters, NULL getters (case 6 without libssl). */
+/* NULL ctx: no-op setters, NULL getters (case 6 without libssl). Returns the
+ * number of such calls made. */
+static int check_null_ctx(void)
+{
     SSL_CTX_sess_set_new_cb(NULL, app_new);
     SSL_CTX_sess_set_remove_cb(NULL, app_remove);
     SSL_CTX_sess_set_get_cb(NULL, app_get);
     check(SSL_CTX_sess_get_new_cb(NULL) == NULL, "get_new(NULL) = NULL");
     check(SSL_CTX_sess_get_remove_cb(NULL) == NULL, "get_remove(NULL) = NULL");
     check(SSL_CTX_sess_get_get_cb(NULL) == NULL, "get_get(NULL) = NULL");
-    bad_calls += 6;
-    check(SSL_CTX_sess_get_new_cb(b) == app_new2, "NULL-ctx calls changed no record");
+    check(SSL_CTX_sess_get_new_cb(FAKE_CTX_B) == app_new2, "NULL-ctx calls changed no record");
+    return 6;
+}
 
-    /* Still nothing counted, still no libssl. */
+/* Still nothing counted, still no libssl. */
+static void check_nothing_counted(void)
+{
+    struct sesscb_stats st;
+
     memset(&st, 0, sizeof st);
     st.size = sizeof st;
     check(sesscb_stats(NULL, &st) == SESSCB_STATUS_OK && st.new_calls == 0 && st.remove_calls == 0,
           "process totals still zero");
-    check(sesscb_stats(b, &st) == SESSCB_STATUS_NO_LIBSSL, "sesscb_stats(recorded fake ctx) = NO_LIBSSL");
+    check(sesscb_stats(FAKE_CTX_B, &st) == SESSCB_STATUS_NO_LIBSSL,
+          "sesscb_stats(recorded fake ctx) = NO_LIBSSL");
     check(openssl_loaded() == 0, "sesscb loaded no libssl/libcrypto");
+}
+
+int main(int argc, char **argv)
+{
+    int bad_calls, unresolved_sets;
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (sesscb_version == NULL || sesscb_stats == NULL || SSL_CTX_sess_set_new_cb == NULL) {
+        printf("NO_SESSCB\n");
+        return 3;
+    }
+    check(openssl_loaded() == 0, "no libssl/libcrypto at start");
+    check_version(argc, argv);
+    check_stats_without_libssl();
+    check_stats_bad_sizes();
+    unresolved_sets = check_unresolved_records();
+    bad_calls = check_null_ctx();
+    check_nothing_counted();
 
     printf("BAD_INPUT_CALLS %d\n", bad_calls);
     printf("UNRESOLVED_SETS %d\n", unresolved_sets);

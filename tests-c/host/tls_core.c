@@ -93,6 +93,31 @@ static int ossl_load(void *handle)
     return 1;
 }
 
+/* The six as the linker bound the program's plain-name references: to
+ * sesscb under LD_PRELOAD (or linked), else to libssl, or NULL when a
+ * program not linked to libssl declares them weak. A macro, so that the
+ * references are the including program's. */
+#define SIX_FROM_PLAIN_NAMES()                                                 \
+    do {                                                                       \
+        O->set_new = SSL_CTX_sess_set_new_cb;                                  \
+        O->set_remove = SSL_CTX_sess_set_remove_cb;                            \
+        O->set_get = SSL_CTX_sess_set_get_cb;                                  \
+        O->get_new = SSL_CTX_sess_get_new_cb;                                  \
+        O->get_remove = SSL_CTX_sess_get_remove_cb;                            \
+        O->get_get = SSL_CTX_sess_get_get_cb;                                  \
+    } while (0)
+
+/* The six straight from `handle` (plain OpenSSL in a dlopen program). */
+__attribute__((unused)) static void six_from_handle(void *handle)
+{
+    *(void **)&O->set_new = dlsym(handle, "SSL_CTX_sess_set_new_cb");
+    *(void **)&O->set_remove = dlsym(handle, "SSL_CTX_sess_set_remove_cb");
+    *(void **)&O->set_get = dlsym(handle, "SSL_CTX_sess_set_get_cb");
+    *(void **)&O->get_new = dlsym(handle, "SSL_CTX_sess_get_new_cb");
+    *(void **)&O->get_remove = dlsym(handle, "SSL_CTX_sess_get_remove_cb");
+    *(void **)&O->get_get = dlsym(handle, "SSL_CTX_sess_get_get_cb");
+}
+
 /* -------------------------------------------------------------- checks */
 
 static int g_failed, g_ok;

@@ -47,7 +47,7 @@ int scenario_03(void)
         p = h_connect(cctx, fresh, NULL, NULL, "fresh", &ok);
         CHECK(ok, "round %d: handshake on fresh ctx", r);
         CHECK_EQ(h_sess_number(fresh), 0, "round %d: number(fresh) (TLS1.3 not cached)", r);
-        h_pair_free(p, 0); /* non-clean: R6 would fire a remove if one were installed */
+        h_pair_free(p, 0); /* non-clean close: would fire a remove if one were installed */
         h_ctx_free(fresh);
         CHECK(h_cfg[H_A].n_new == a_new && h_cfg[H_A].n_get == a_get && h_cfg[H_A].n_remove == a_rem,
               "round %d: no callback fired for the fresh ctx", r);

@@ -1,6 +1,6 @@
 /* Scenario 08: TLS1.3 server; the NULL-ness of the remove callback decides
- * whether ticket sessions are cached (spec section 3), even though it is
- * never invoked during the handshake.
+ * whether ticket sessions are cached (docs/openssl-behaviour.md, "Setters
+ * and getters"), even though it is never invoked during the handshake.
  *  a) new only:            new x2, number 0, remove x0 at SSL_CTX_free
  *  b) new + remove:        new x2, number 2, remove x2 at SSL_CTX_free
  *  c) remove set then cleared before the handshake: number 0

@@ -1,5 +1,5 @@
 /* Scenario 14: SNI switch via the servername callback; callbacks A on sctx1,
- * B on sctx2 (spec 9.2 #14, 2.1, 5).
+ * B on sctx2 (docs/openssl-behaviour.md, "The new-session callback").
  *
  * Expect, TLS1.2 + SSL_OP_NO_TICKET: new[A] x1 with SSL_get_SSL_CTX == sctx2,
  * B never fires; number(sctx1)=1, number(sctx2)=0.

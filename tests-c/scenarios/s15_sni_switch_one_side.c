@@ -1,5 +1,6 @@
 /* Scenario 15: SNI switch via the servername callback with callbacks on only
- * one side (spec 9.2 #15, 5, probe S25).
+ * one side (docs/openssl-behaviour.md, "The new-session callback" and
+ * "Setters and getters").
  *
  *  a) A only on sctx1 (the session_ctx): new[A] fires (x1 TLS1.2 NO_TICKET,
  *     x2 TLS1.3) with SSL_get_SSL_CTX == sctx2.  A shim dispatching through

@@ -1,5 +1,6 @@
 /* Scenario 16: ctx switch plus a resumption attempt: which get callback runs
- * and which SSL_get_SSL_CTX it sees (spec 9.2 #16, 2.2, probe S5).
+ * and which SSL_get_SSL_CTX it sees (docs/openssl-behaviour.md, "The get
+ * callback").
  *
  * sctx1 (A: new keeps the session, get returns the kept one) with mode
  * SERVER|NO_INTERNAL_LOOKUP so that the resumption must go through get;

@@ -1,5 +1,7 @@
 /* Scenario 17: SNI switch sctx1 -> sctx2, then SSL_free without
- * SSL_shutdown (spec 9.2 #17, R6 ssl_clear_bad_session on s->session_ctx).
+ * SSL_shutdown: the non-clean-close remove, which ssl_clear_bad_session
+ * (ssl/ssl_sess.c) makes on s->session_ctx (docs/openssl-behaviour.md,
+ * "The remove callback").
  *
  * A on sctx1, B on sctx2, new returns 0.  Expect remove[A] x1 with
  * ctx == sctx1 for the server's current session, B never, and the session
@@ -89,8 +91,8 @@ static void s17_run(int version, const char *vname, int free_ctxs_first)
         CHECK_EQ(h_sess_number(sctx1), nt - 1, "%s: removed from sctx1's cache", vname);
         CHECK_EQ(after.ctx_freed - before.ctx_freed, 0, "%s: no ctx freed in SSL_free", vname);
     } else {
-        /* R6 for the current session, then the final flush of sctx1. */
-        CHECK_EQ(h_cfg[H_A].n_remove, nt, "%s: remove[A] inside SSL_free (R6 + final flush)",
+        /* Non-clean close of the current session, then the final flush of sctx1. */
+        CHECK_EQ(h_cfg[H_A].n_remove, nt, "%s: remove[A] inside SSL_free (non-clean close + final flush)",
                  vname);
         CHECK_EQ(after.ctx_freed - before.ctx_freed, 2, "%s: sctx1+sctx2 freed inside SSL_free",
                  vname);

@@ -1,4 +1,5 @@
-/* Scenario 18: SSL_dup after SSL_set_SSL_CTX (spec 9.2 #18, 4.1).
+/* Scenario 18: SSL_dup after SSL_set_SSL_CTX (SSL_dup in ssl/ssl_lib.c;
+ * docs/openssl-behaviour.md, "The new-session callback").
  *
  * s = SSL_new(sctx1) in accept state, SSL_set_SSL_CTX(s, sctx2), then
  * d = SSL_dup(s) while s is quiescent (a real copy).  SSL_dup builds the

@@ -1,4 +1,5 @@
-/* Scenario 19: SSL_set_SSL_CTX(s, NULL) (spec 9.2 #19, 4.1, probe S5).
+/* Scenario 19: SSL_set_SSL_CTX(s, NULL) (docs/openssl-behaviour.md, "The
+ * new-session callback" and "The get callback").
  *
  * SSL_set_SSL_CTX(s, NULL) means "use s->session_ctx": SSL_get_SSL_CTX goes
  * back to the original ctx.  Callback dispatch (always session_ctx) does not

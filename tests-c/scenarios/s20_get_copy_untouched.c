@@ -1,5 +1,6 @@
 /* Scenario 20: get callback leaving *copy alone (or storing another non-zero
- * value): OpenSSL takes its own reference (spec 9.2 #20, 2.2, probe S4).
+ * value): OpenSSL takes its own reference (docs/openssl-behaviour.md, "The
+ * get callback").
  *
  * TLS1.2 NO_TICKET, sctx mode SERVER|NO_INTERNAL_LOOKUP (+NO_INTERNAL_STORE
  * in some variants).  new[A] keeps the session (returns 1).  Resumption:

@@ -1,5 +1,6 @@
 /* Scenario 21: get callback with *copy = 0: OpenSSL takes over the reference
- * the callback returns (spec 9.2 #21, 2.2).  TLS1.2 NO_TICKET, resumption.
+ * the callback returns (docs/openssl-behaviour.md, "The get callback").
+ * TLS1.2 NO_TICKET, resumption.
  *
  *  a) up_ref + copy=0, SERVER|NO_INTERNAL_LOOKUP|NO_INTERNAL_STORE: the app
  *     drops its own reference right after the resumption (no free yet); the

@@ -1,5 +1,6 @@
 /* Scenario 22: is the get callback's result stored in the internal cache?
- * (spec 9.2 #22, 2.2 lookup_sess_in_cache).  TLS1.2 NO_TICKET.
+ * (lookup_sess_in_cache in ssl/ssl_sess.c; docs/openssl-behaviour.md,
+ * "The get callback").  TLS1.2 NO_TICKET.
  *
  * Full handshake with SERVER|NO_INTERNAL_STORE (new[A] keeps the session,
  * number 0).  Then

@@ -1,4 +1,5 @@
-/* Scenario 23: get callback returns NULL (spec 9.2 #23).  TLS1.2 NO_TICKET,
+/* Scenario 23: get callback returns NULL, a miss with no reference changes
+ * (docs/openssl-behaviour.md, "The get callback").  TLS1.2 NO_TICKET,
  * mode SERVER|NO_INTERNAL_LOOKUP, new[A] keeps its sessions.
  *
  * Resumption attempt: get[A] x1 -> NULL (copy untouched, no reference

@@ -1,5 +1,5 @@
-/* Scenario 24: SSL_SESS_CACHE_OFF plus a get callback (spec 9.2 #24, 2.2,
- * probe S22).  TLS1.2 NO_TICKET.
+/* Scenario 24: SSL_SESS_CACHE_OFF plus a get callback
+ * (docs/openssl-behaviour.md, "The get callback").  TLS1.2 NO_TICKET.
  *
  * Full handshake in mode SERVER|NO_INTERNAL_STORE (new[A] keeps the session;
  * with OFF the ServerHello would carry an empty id).  Then mode OFF:

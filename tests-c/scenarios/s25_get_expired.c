@@ -1,5 +1,6 @@
-/* Scenario 25: get callback returns an expired session (spec 9.2 #25, R9,
- * probe S13).  TLS1.2 NO_TICKET.
+/* Scenario 25: get callback returns an expired session: the "expired
+ * session found at lookup" remove (docs/openssl-behaviour.md, "The get
+ * callback" and "The remove callback").  TLS1.2 NO_TICKET.
  *
  * new[A] keeps the session; the application then ages its own object
  * (time = now - 100, timeout 10).  Resumption: get[A] x1 returns it ->

@@ -1,5 +1,6 @@
 /* Scenario 26: get callback returns a session with the wrong sid_ctx or the
- * wrong protocol version (spec 9.2 #26, 2.2 ssl_get_prev_session).
+ * wrong protocol version (ssl_get_prev_session in ssl/ssl_sess.c;
+ * docs/openssl-behaviour.md, "The get callback").
  * TLS1.2 NO_TICKET.
  *
  * Full handshake with SERVER|NO_INTERNAL_STORE, new[A] keeps the session.

@@ -1,6 +1,7 @@
 /* Scenario 27: get callback returns a not_resumable session, i.e. the object
- * an earlier remove callback was given (spec 9.2 #27, 2.2, 6, probe S12,
- * OpenSSL issue #18690).  TLS1.2 NO_TICKET, mode SERVER (store + lookup).
+ * an earlier remove callback was given (docs/openssl-behaviour.md, "The get
+ * callback" and "Differences between OpenSSL lines"; OpenSSL issue #18690).
+ * TLS1.2 NO_TICKET, mode SERVER (store + lookup).
  *
  * Full handshake: new[A] keeps #k (number 1).  SSL_CTX_remove_session(sctx,
  * #k): remove[A] x1, #k is now not resumable, number 0.  Resumption: internal
@@ -88,7 +89,7 @@ static void s27_run(int copy0)
         unsigned int idlen = 0;
         (void)SSL_SESSION_get_id(k, &idlen);
         /* 1.1.1: the ServerHello zeroed the id of the very object get returned,
-         * so the fatal alert's remove (R7/R8) is skipped (empty id). */
+         * so the fatal-alert removes (sent and received) are skipped (empty id). */
         ev("app object #%ld: idlen now %u", kserial, idlen);
         CHECK_EQ(idlen, ignored ? 32 : 0, "%s: app object's id length after the handshake",
                  what);

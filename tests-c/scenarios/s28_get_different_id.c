@@ -1,5 +1,6 @@
 /* Scenario 28: the get callback returns a session whose id differs from the
- * one the client offered (spec 9.2 #28, 2.2 "3.6.x / 4.0.x only", probe S20).
+ * one the client offered (docs/openssl-behaviour.md, "The get callback";
+ * the 3.6 change: "Differences between OpenSSL lines").
  *
  * Setup: TLS1.2 server, SSL_OP_NO_TICKET, SERVER|NO_INTERNAL_LOOKUP, callbacks
  * A (new keeps its reference). Two full handshakes give server sessions S1, S2
@@ -9,7 +10,8 @@
  *   1.1.1w and 3.0.x (< 3.6): S2 is used (server reused=1) with S2's id in the
  *   ServerHello, the client does not recognise the id and the handshake fails;
  *   the client's fatal alert reaches the server, which removes its current
- *   session S2 (R8): remove[A] x1 with S2, and S2 leaves the internal cache.
+ *   session S2 (the "fatal alert received" remove): remove[A] x1 with S2,
+ *   and S2 leaves the internal cache.
  *   3.6+: treated as a miss, clean full handshake (new x1).
  * Session ids are generated deterministically so the trace is stable. */
 #include "../harness.h"

@@ -1,6 +1,7 @@
 /* Scenario 29: TLS1.3 stateful tickets (server SSL_OP_NO_TICKET) with
  * SERVER|NO_INTERNAL_LOOKUP, get callback answering from the sessions new[A]
- * kept (spec 9.2 #29, 2.2 G2, probe S11).
+ * kept (tls_get_stateful_ticket in ssl/statem/extensions_srvr.c;
+ * docs/openssl-behaviour.md, "The get callback").
  *
  * Expect:
  *  - full handshake: new[A] x2 on the server (one per ticket, distinct

@@ -1,5 +1,6 @@
-/* Scenario 30: TLS1.3 early data with anti-replay (spec 9.2 #30, 2.2 "TLS1.3
- * path", R10, probe S11).
+/* Scenario 30: TLS1.3 early data with anti-replay (docs/openssl-behaviour.md,
+ * "The get callback", and the "TLS 1.3 anti-replay" remove in "The remove
+ * callback").
  *
  * The server sets max_early_data > 0 (anti-replay on by default), so it uses
  * stateful tickets and caches them even though we never rely on remove_cb for
@@ -76,25 +77,15 @@ static int s30_early(h_pair *p, int *got_early)
     return SSL_get_early_data_status(p->s);
 }
 
-static void s30_run(char variant)
+/* Cache mode, early data, session ids and callbacks A for one variant. */
+static void s30_configure_server(SSL_CTX *sctx, char variant)
 {
-    SSL_CTX *sctx = h_server_ctx("sctx", TLS1_3_VERSION, TLS1_3_VERSION);
-    SSL_CTX *cctx = h_client_ctx("cctx", TLS1_3_VERSION, TLS1_3_VERSION);
     long mode = SSL_SESS_CACHE_SERVER;
-    struct s30_snap a, b;
-    SSL_SESSION *c1;
-    h_pair *p;
-    int ok, sreused, st, got;
-    long number;
-    char label[8];
 
-    snprintf(label, sizeof(label), "%c", variant);
     if (variant == 'B')
         mode |= SSL_SESS_CACHE_NO_INTERNAL_LOOKUP;
     if (variant == 'C')
         mode |= SSL_SESS_CACHE_NO_INTERNAL;
-    ev("--- variant %s", label);
-    h_cfg_reset();
     SSL_CTX_set_max_early_data(sctx, 1024);
     SSL_CTX_set_session_cache_mode(sctx, mode);
     SSL_CTX_set_generate_session_id(sctx, s30_gen_id);
@@ -104,6 +95,15 @@ static void s30_run(char variant)
         h_cfg[H_A].new_ret = 1;
         h_cfg[H_A].get_mode = H_GET_KEPT;
     }
+}
+
+/* The full handshake that issues the ticket; returns the client's session. */
+static SSL_SESSION *s30_full(SSL_CTX *cctx, SSL_CTX *sctx, char variant, const char *label)
+{
+    SSL_SESSION *c1;
+    h_pair *p;
+    long number;
+    int ok;
 
     p = h_connect(cctx, sctx, NULL, NULL, "full", &ok);
     CHECK(ok, "%s: full ok", label);
@@ -117,60 +117,94 @@ static void s30_run(char variant)
     ev("client ticket #%ld max_early_data=%u", h_serial(c1),
        (unsigned)SSL_SESSION_get_max_early_data(c1));
     CHECK(SSL_SESSION_get_max_early_data(c1) > 0, "%s: ticket allows early data", label);
+    return c1;
+}
 
-    /* first use of the ticket */
-    s30_snap(&a);
+/* One resumption attempt with ticket c1 (with one 0-RTT byte in variant D):
+ * the callback counts before and after, and what the server saw. */
+struct s30_attempt {
+    struct s30_snap before, after;
+    int ok, sreused, early_status, early_bytes;
+};
+
+static h_pair *s30_resume(SSL_CTX *cctx, SSL_CTX *sctx, SSL_SESSION *c1, char variant, const char *what,
+                          struct s30_attempt *at)
+{
+    h_pair *p;
+
+    s30_snap(&at->before);
     p = h_pair_new(cctx, sctx, NULL, c1);
-    got = 0;
-    st = -2;
+    at->early_bytes = 0;
+    at->early_status = -2;
     if (variant == 'D') {
-        st = s30_early(p, &got);
-        ev("early: status=%d bytes=%d", st, got);
+        at->early_status = s30_early(p, &at->early_bytes);
+        ev("early: status=%d bytes=%d", at->early_status, at->early_bytes);
     }
-    ok = h_pair_handshake(p);
-    h_pair_print(p, "resume1");
-    if (ok)
+    at->ok = h_pair_handshake(p);
+    h_pair_print(p, what);
+    if (at->ok)
         (void)h_pair_server_to_client(p);
-    sreused = SSL_session_reused(p->s);
-    s30_snap(&b);
-    CHECK(ok, "%s: resume1 handshake ok", label);
-    CHECK_EQ(b.n_get - a.n_get, (variant == 'B' || variant == 'C') ? 1 : 0, "%s: resume1 get", label);
-    CHECK_EQ(b.n_remove - a.n_remove, 1, "%s: resume1 remove x1 (anti-replay, single use)", label);
-    CHECK_EQ(sreused, variant == 'C' ? 0 : 1, "%s: resume1 reused", label);
-    CHECK_EQ(b.n_new - a.n_new, variant == 'C' ? 2 : 1, "%s: resume1 new", label);
+    at->sreused = SSL_session_reused(p->s);
+    s30_snap(&at->after);
+    return p;
+}
+
+/* First use of the ticket: consumed (remove x1). */
+static void s30_first_use(SSL_CTX *cctx, SSL_CTX *sctx, SSL_SESSION *c1, char variant, const char *label)
+{
+    struct s30_attempt at;
+    h_pair *p = s30_resume(cctx, sctx, c1, variant, "resume1", &at);
+
+    CHECK(at.ok, "%s: resume1 handshake ok", label);
+    CHECK_EQ(at.after.n_get - at.before.n_get, (variant == 'B' || variant == 'C') ? 1 : 0,
+             "%s: resume1 get", label);
+    CHECK_EQ(at.after.n_remove - at.before.n_remove, 1, "%s: resume1 remove x1 (anti-replay, single use)",
+             label);
+    CHECK_EQ(at.sreused, variant == 'C' ? 0 : 1, "%s: resume1 reused", label);
+    CHECK_EQ(at.after.n_new - at.before.n_new, variant == 'C' ? 2 : 1, "%s: resume1 new", label);
     if (variant == 'D') {
-        CHECK_EQ(st, SSL_EARLY_DATA_ACCEPTED, "D: early data accepted");
-        CHECK_EQ(got, 1, "D: early byte received");
+        CHECK_EQ(at.early_status, SSL_EARLY_DATA_ACCEPTED, "D: early data accepted");
+        CHECK_EQ(at.early_bytes, 1, "D: early byte received");
     }
     ev("number(sctx)=%ld", h_sess_number(sctx));
     h_pair_free(p, 1);
+}
 
-    /* replay of the same ticket (A and D only) */
-    if (variant == 'A' || variant == 'D') {
-        s30_snap(&a);
-        p = h_pair_new(cctx, sctx, NULL, c1);
-        if (variant == 'D') {
-            st = s30_early(p, &got);
-            ev("early: status=%d bytes=%d", st, got);
-        }
-        ok = h_pair_handshake(p);
-        h_pair_print(p, "replay");
-        if (ok)
-            (void)h_pair_server_to_client(p);
-        sreused = SSL_session_reused(p->s);
-        s30_snap(&b);
-        CHECK(ok, "%s: replay handshake ok", label);
-        CHECK_EQ(b.n_get - a.n_get, 1, "%s: replay: internal miss -> get x1", label);
-        CHECK_EQ(b.n_remove - a.n_remove, 0, "%s: replay: remove x0", label);
-        CHECK_EQ(sreused, 0, "%s: replay: not resumed", label);
-        CHECK_EQ(b.n_new - a.n_new, 2, "%s: replay: full handshake, new x2", label);
-        if (variant == 'D') {
-            CHECK_EQ(st, SSL_EARLY_DATA_REJECTED, "D: replayed early data rejected");
-            CHECK_EQ(got, 0, "D: no early byte on replay");
-        }
-        ev("number(sctx)=%ld", h_sess_number(sctx));
-        h_pair_free(p, 1);
+/* Replay of the consumed ticket: a full handshake. */
+static void s30_replay(SSL_CTX *cctx, SSL_CTX *sctx, SSL_SESSION *c1, char variant, const char *label)
+{
+    struct s30_attempt at;
+    h_pair *p = s30_resume(cctx, sctx, c1, variant, "replay", &at);
+
+    CHECK(at.ok, "%s: replay handshake ok", label);
+    CHECK_EQ(at.after.n_get - at.before.n_get, 1, "%s: replay: internal miss -> get x1", label);
+    CHECK_EQ(at.after.n_remove - at.before.n_remove, 0, "%s: replay: remove x0", label);
+    CHECK_EQ(at.sreused, 0, "%s: replay: not resumed", label);
+    CHECK_EQ(at.after.n_new - at.before.n_new, 2, "%s: replay: full handshake, new x2", label);
+    if (variant == 'D') {
+        CHECK_EQ(at.early_status, SSL_EARLY_DATA_REJECTED, "D: replayed early data rejected");
+        CHECK_EQ(at.early_bytes, 0, "D: no early byte on replay");
     }
+    ev("number(sctx)=%ld", h_sess_number(sctx));
+    h_pair_free(p, 1);
+}
+
+static void s30_run(char variant)
+{
+    SSL_CTX *sctx = h_server_ctx("sctx", TLS1_3_VERSION, TLS1_3_VERSION);
+    SSL_CTX *cctx = h_client_ctx("cctx", TLS1_3_VERSION, TLS1_3_VERSION);
+    SSL_SESSION *c1;
+    char label[8];
+
+    snprintf(label, sizeof(label), "%c", variant);
+    ev("--- variant %s", label);
+    h_cfg_reset();
+    s30_configure_server(sctx, variant);
+
+    c1 = s30_full(cctx, sctx, variant, label);
+    s30_first_use(cctx, sctx, c1, variant, label);
+    if (variant == 'A' || variant == 'D')
+        s30_replay(cctx, sctx, c1, variant, label);
 
     h_sess_free(c1);
     h_free_kept(H_A);

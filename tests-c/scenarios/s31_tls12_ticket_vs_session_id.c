@@ -1,5 +1,6 @@
 /* Scenario 31: TLS1.2 client offering a valid ticket plus a session id
- * (spec 9.2 #31, 2.2 G1).
+ * (ssl_get_prev_session in ssl/ssl_sess.c; docs/openssl-behaviour.md, "The
+ * get callback").
  *
  * sctx: TLS1.2 server with tickets (default), callbacks A. The client's
  * ticket-based session carries a 32-byte id (SHA256 of the ticket), so a

@@ -1,5 +1,7 @@
 /* Scenario 32: client TLS1.3 resumption with cctx in CLIENT cache mode
- * (spec 9.2 #32, R11, N4, probe S10).
+ * (the "TLS 1.3 client, end of a resumed handshake" remove;
+ * docs/openssl-behaviour.md, "The remove callback" and "The new-session
+ * callback").
  *
  * cctx: SSL_SESS_CACHE_CLIENT, callbacks B (new keeps every session so the
  * trace can release them in a fixed order). sctx: TLS1.3 server, callbacks A.

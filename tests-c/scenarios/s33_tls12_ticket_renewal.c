@@ -1,5 +1,6 @@
-/* Scenario 33: TLS1.2 client resumption with ticket renewal (spec 9.2 #33,
- * R12, probe S18).
+/* Scenario 33: TLS1.2 client resumption with ticket renewal (the "TLS 1.2
+ * client, renewed ticket" remove; docs/openssl-behaviour.md, "The remove
+ * callback").
  *
  * sctx: TLS1.2 server with a ticket key callback (SSL_CTX_set_tlsext_ticket_key_cb,
  * present in 1.1.1 and 3.x; deprecated in 3.0, hence OPENSSL_SUPPRESS_DEPRECATED

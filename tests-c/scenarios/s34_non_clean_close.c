@@ -1,9 +1,9 @@
-/* Scenario 34: non-clean close (spec 9.2 #34, R6 ssl_clear_bad_session,
- * probe S6).
+/* Scenario 34: non-clean close (ssl_clear_bad_session in ssl/ssl_sess.c;
+ * docs/openssl-behaviour.md, "The remove callback").
  *
  * TLS1.2 with SSL_OP_NO_TICKET so the server session is cached (id 32).
- * sctx callbacks A, cctx callbacks B (default client mode SERVER: R6 does not
- * look at the cache mode, so the client side reports too).
+ * sctx callbacks A, cctx callbacks B (default client mode SERVER: a non-clean
+ * close does not look at the cache mode, so the client side reports too).
  *  a. SSL_free after a completed handshake, no SSL_shutdown: remove x1 on
  *     each side (server: session_ctx sctx, the cached session -> leaves the
  *     cache; client: cctx, its session).

@@ -1,15 +1,17 @@
-/* Scenario 35: fatal alerts (spec 9.2 #35, R7 sending, R8 receiving, probe S27).
+/* Scenario 35: fatal alerts, the "fatal alert sent" and "fatal alert
+ * received" removes (docs/openssl-behaviour.md, "The remove callback").
  *
  * sctx callbacks A, cctx callbacks B.
  *  a. TLS1.2 NO_TICKET server requiring a client certificate, client sends
  *     none: the server's fatal alert removes its current session, which was
  *     never cached: remove[A] x1 (ctx sctx, idlen 32), new x0, number 0.
  *     The client receives the fatal alert: remove[B] x1 on cctx for its
- *     session (R8; no cache mode check).
+ *     session (alert received; no cache mode check).
  *  b. Same with TLS1.2 tickets on: the server session id is empty (ticket
  *     expected), so the server's alert fires nothing: remove[A] x0.
  *     The client's session id is empty too (ServerHello echoes the empty
- *     server id), so the client's R8 fires nothing: remove[B] x0.
+ *     server id), so the client's received-alert remove fires nothing:
+ *     remove[B] x0.
  *  c. TLS1.3, client certificate required: the client finishes first and
  *     sees the alert on SSL_read. Before the first NewSessionTicket both
  *     sessions have empty ids (a TLS1.3 server generates the id only when it

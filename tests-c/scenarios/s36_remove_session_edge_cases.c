@@ -1,5 +1,6 @@
-/* Scenario 36: SSL_CTX_remove_session edge cases (spec 9.2 #36, 2.3 R-a,
- * probe S9). No handshakes: sessions are built with SSL_SESSION_new +
+/* Scenario 36: SSL_CTX_remove_session edge cases (remove_session_lock in
+ * ssl/ssl_sess.c; docs/openssl-behaviour.md, "The remove callback").
+ * No handshakes: sessions are built with SSL_SESSION_new +
  * SSL_SESSION_set1_id (+ protocol version TLS1.2) and added with
  * SSL_CTX_add_session. ctx callbacks A (remove), ctx2 callbacks B.
  *  1. never cached, non-empty id: remove[A] x1 (resumable=0 inside), returns 0.
@@ -35,17 +36,10 @@ static SSL_SESSION *s36_sess(unsigned char tag)
     return s;
 }
 
-int scenario_36(void)
+static void not_cached(SSL_CTX *ctx)
 {
-    SSL_CTX *ctx = h_server_ctx("ctx", 0, 0);
-    SSL_CTX *ctx2 = h_server_ctx("ctx2", 0, 0);
-    SSL_SESSION *s1, *e, *c, *p, *q;
-    struct h_counts b0, b1;
-    long ps, qs;
-    int r, ra;
-
-    h_set_all(ctx, H_A);
-    h_set_all(ctx2, H_B);
+    SSL_SESSION *s1;
+    int r;
 
     ev("--- 1: not cached, non-empty id");
     s1 = s36_sess(1);
@@ -56,6 +50,12 @@ int scenario_36(void)
     CHECK(h_cfg[H_A].last_remove_serial == h_serial(s1), "1: with the caller's object");
     CHECK_EQ(SSL_SESSION_is_resumable(s1), 0, "1: marked not resumable");
     h_sess_free(s1);
+}
+
+static void empty_id_and_null(SSL_CTX *ctx)
+{
+    SSL_SESSION *e;
+    int r;
 
     ev("--- 2: empty id");
     e = s36_sess(0);
@@ -70,6 +70,13 @@ int scenario_36(void)
     ev("remove_session=%d", r);
     CHECK_EQ(r, 0, "3: returns 0");
     CHECK_EQ(h_cfg[H_A].n_remove, 1, "3: remove x0");
+}
+
+static void cached_object_itself(SSL_CTX *ctx)
+{
+    SSL_SESSION *c;
+    struct h_counts b0, b1;
+    int r;
 
     ev("--- 4: the cached object itself, twice");
     c = s36_sess(4);
@@ -84,6 +91,12 @@ int scenario_36(void)
     CHECK_EQ(r, 1, "4: returns 1");
     CHECK_EQ(h_cfg[H_A].n_remove, 2, "4: remove[A] x1");
     CHECK_EQ(b1.sess_freed - b0.sess_freed, 1, "4: freed right after the callback");
+}
+
+static void added_twice(SSL_CTX *ctx)
+{
+    SSL_SESSION *c;
+    int r;
 
     ev("--- 5: adding the same object twice");
     c = s36_sess(5);
@@ -102,6 +115,14 @@ int scenario_36(void)
     CHECK_EQ(r, 0, "5: second remove returns 0");
     CHECK_EQ(h_cfg[H_A].n_remove, 4, "5: second remove: remove[A] x1 again");
     h_sess_free(c);
+}
+
+static void displaced_same_id(SSL_CTX *ctx)
+{
+    SSL_SESSION *p, *q;
+    struct h_counts b0, b1;
+    long ps, qs;
+    int r, ra;
 
     ev("--- 6: displaced same-id object");
     p = s36_sess(6);
@@ -128,6 +149,13 @@ int scenario_36(void)
     CHECK_EQ(b1.sess_freed - b0.sess_freed, 1, "6: the cached Q was freed");
     CHECK_EQ(SSL_SESSION_is_resumable(p), 0, "6: P marked not resumable");
     h_sess_free(p);
+}
+
+/* Returns ctx's remove[A] count from before the removal through ctx2. */
+static int removed_through_other_ctx(SSL_CTX *ctx, SSL_CTX *ctx2)
+{
+    SSL_SESSION *c;
+    int r, ra;
 
     ev("--- 7: cached in ctx, removed through ctx2");
     c = s36_sess(7);
@@ -143,6 +171,24 @@ int scenario_36(void)
     CHECK_EQ(h_sess_number(ctx), 1, "7: still cached in ctx");
     CHECK_EQ(SSL_SESSION_is_resumable(c), 0, "7: but marked not resumable");
     h_sess_free(c);
+    return ra;
+}
+
+int scenario_36(void)
+{
+    SSL_CTX *ctx = h_server_ctx("ctx", 0, 0);
+    SSL_CTX *ctx2 = h_server_ctx("ctx2", 0, 0);
+    int ra;
+
+    h_set_all(ctx, H_A);
+    h_set_all(ctx2, H_B);
+
+    not_cached(ctx);
+    empty_id_and_null(ctx);
+    cached_object_itself(ctx);
+    added_twice(ctx);
+    displaced_same_id(ctx);
+    ra = removed_through_other_ctx(ctx, ctx2);
 
     h_ctx_free(ctx2);
     h_ctx_free(ctx);

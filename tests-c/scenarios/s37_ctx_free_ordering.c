@@ -1,5 +1,5 @@
-/* Scenario 37: SSL_CTX_free with N cached sessions (spec 9.2 #37, R5, 4.2,
- * probe S7/S19).
+/* Scenario 37: SSL_CTX_free with N cached sessions, the "last SSL_CTX_free"
+ * remove (docs/openssl-behaviour.md, "SSL_CTX_free and ex_data").
  *
  * TLS1.2 NO_TICKET handshakes on sctx (deterministic session ids so 1.1.1's
  * hash-order flush is stable). sctx callbacks: new/get A, remove R = a

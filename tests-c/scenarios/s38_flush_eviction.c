@@ -1,5 +1,6 @@
-/* Scenario 38: flush, eviction, auto-flush (spec 9.2 #38, R2/R3/R4/R5, 4.3,
- * probe S8/S14/S16/S23/S24).
+/* Scenario 38: flush, eviction, auto-flush: the "eviction from a full
+ * cache", "explicit flush", "auto-flush" and "last SSL_CTX_free" removes
+ * (docs/openssl-behaviour.md, "The remove callback").
  *
  *  a. SSL_CTX_flush_sessions(ctx, now) removes only expired sessions (two
  *     back-dated, one long-lived): remove x2, number 1; flush(0): x1, number 0.

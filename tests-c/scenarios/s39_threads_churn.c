@@ -1,5 +1,6 @@
 #define _GNU_SOURCE 1 /* pthread_rwlockattr_setkind_np */
-/* Scenario 39: threads, callback churn while handshaking (spec 9.2 #39, R9).
+/* Scenario 39: threads, callback churn while handshaking
+ * (docs/openssl-behaviour.md, "Threads and locks").
  *
  * 8 handshake threads on one shared server ctx `sctx` (SERVER|
  * NO_INTERNAL_LOOKUP): threads 0-3 run TLS1.2 with SSL_OP_NO_TICKET on the
@@ -13,10 +14,11 @@
  *
  * One transition is NOT raced against handshakes: new_cb non-NULL -> NULL.
  * OpenSSL's ssl_update_cache() tests session_ctx->new_session_cb, calls
- * SSL_SESSION_up_ref(), then reloads the field and calls it (spec 1,
- * "loads ... twice"), so clearing it concurrently makes plain OpenSSL call
- * through NULL. Observed here in plain mode on 3.0.19 and 1.1.1w (about 1 run
- * in 25 crashed at pc 0 right after SSL_SESSION_up_ref in ssl_update_cache).
+ * SSL_SESSION_up_ref(), then reloads the field and calls it
+ * (docs/openssl-behaviour.md, "Threads and locks"), so clearing it
+ * concurrently makes plain OpenSSL call through NULL. Observed here in plain
+ * mode on 3.0.19 and 1.1.1w (about 1 run in 25 crashed at pc 0 right after
+ * SSL_SESSION_up_ref in ssl_update_cache).
  * That set(NULL) is therefore done under a writer-preferring gate that the
  * handshake threads hold (shared) around each handshake; handshakes still run
  * while new_cb is NULL and race with the NULL -> A/B and A <-> B transitions.
@@ -36,8 +38,9 @@
  *    R/NULL, G/NULL;
  *  - all handshakes succeed; client new[C] == 2 per full TLS1.3 handshake +
  *    1 per resumption; before SSL_CTX_free(cctx13) remove[D] == TLS1.3
- *    resumptions (R11) + non-clean client frees (R6; the client's current
- *    session is its last, cached, ticket); after it remove[D] == new[C]
+ *    resumptions (end-of-resumed-handshake remove) + non-clean client frees
+ *    (non-clean-close remove; the client's current session is its last,
+ *    cached, ticket); after it remove[D] == new[C]
  *    (every cached client session is removed exactly once);
  *  - sessions balance (created == freed, checked by h_finish).
  * Scale with SESSCB_TEST_ITERS (handshakes per thread, default 150); a
@@ -304,7 +307,7 @@ int scenario_39(void)
     expect_C = 2 * ALOAD(&c_full13) + ALOAD(&c_res13);
     CHECK_EQ(ALOAD(&c_newC), expect_C, "client new[C] == 2 x full + 1 x resumed TLS1.3 handshakes");
     CHECK_EQ(remD_before, ALOAD(&c_res13) + ALOAD(&c_unclean13),
-             "client remove[D] before SSL_CTX_free == TLS1.3 resumptions (R11) + non-clean frees (R6)");
+             "client remove[D] before SSL_CTX_free == TLS1.3 client resumptions + non-clean frees");
     CHECK_EQ(ALOAD(&c_remD), ALOAD(&c_newC), "client remove[D] in total == new[C]");
     CHECK(ALOAD(&c_res13) > 0, "some TLS1.3 resumptions happened");
     return h_result();

@@ -1,5 +1,5 @@
 /* Scenario 40: concurrent flushes and removes, re-entrancy, SSL_MODE_ASYNC
- * (spec 9.2 #40, R9, 4.3 locks).
+ * (docs/openssl-behaviour.md, "Threads and locks").
  *
  * Part 1, re-entrancy (single thread, full trace):
  *  r1. a remove callback clearing itself inside SSL_CTX_remove_session:
@@ -162,14 +162,11 @@ static SSL_SESSION *g_selfclear(SSL *s, const unsigned char *id, int len, int *c
     return h_get_A(s, id, len, copy);
 }
 
-static void s40_reentrancy(void)
+static void s40_r1_remove_clears_itself(void)
 {
-    SSL_CTX *ctx, *sctx, *cctx;
-    SSL_SESSION *a, *b, *c1;
-    h_pair *p;
-    int r, i, ok;
-
-    ev("=== part 1: re-entrancy");
+    SSL_CTX *ctx;
+    SSL_SESSION *a, *b;
+    int r;
 
     ev("--- r1: remove callback clearing itself in SSL_CTX_remove_session");
     h_cfg_reset();
@@ -190,6 +187,13 @@ static void s40_reentrancy(void)
     h_sess_free(a);
     h_sess_free(b);
     h_ctx_free(ctx);
+}
+
+static void s40_r2_remove_clears_itself_in_flush(void)
+{
+    SSL_CTX *ctx;
+    SSL_SESSION *a;
+    int i;
 
     ev("--- r2: remove callback clearing itself during flush(0) (under the lock)");
     h_cfg_reset();
@@ -205,6 +209,13 @@ static void s40_reentrancy(void)
     CHECK_EQ(r_calls, 1, "r2: one report");
     CHECK_EQ(h_sess_number(ctx), 0, "r2: all 3 flushed");
     h_ctx_free(ctx);
+}
+
+static void s40_r3_new_replaces_itself(void)
+{
+    SSL_CTX *sctx, *cctx;
+    h_pair *p;
+    int ok;
 
     ev("--- r3: TLS1.3 new callback replacing itself");
     h_cfg_reset();
@@ -221,6 +232,13 @@ static void s40_reentrancy(void)
     h_pair_free(p, 1);
     h_ctx_free(cctx);
     h_ctx_free(sctx);
+}
+
+static void s40_r4_new_installs_remove(void)
+{
+    SSL_CTX *sctx, *cctx;
+    h_pair *p;
+    int ok;
 
     ev("--- r4: TLS1.3 new callback installing the remove callback");
     h_cfg_reset();
@@ -237,6 +255,14 @@ static void s40_reentrancy(void)
     h_ctx_free(cctx);
     h_ctx_free(sctx);
     CHECK_EQ(h_cfg[H_A].n_remove, 1, "r4: remove x1 at SSL_CTX_free");
+}
+
+static void s40_r5_get_clears_itself(void)
+{
+    SSL_CTX *sctx, *cctx;
+    SSL_SESSION *c1;
+    h_pair *p;
+    int ok;
 
     ev("--- r5: get callback reading the getters and clearing itself");
     h_cfg_reset();
@@ -263,6 +289,13 @@ static void s40_reentrancy(void)
     h_sess_free(c1);
     h_ctx_free(cctx);
     h_ctx_free(sctx);
+}
+
+static void s40_r6_evicting_remove_replaces_itself(void)
+{
+    SSL_CTX *ctx;
+    SSL_SESSION *a;
+    int r, i;
 
     ev("--- r6: remove callback under the lock (eviction) replacing itself");
     h_cfg_reset();
@@ -283,6 +316,17 @@ static void s40_reentrancy(void)
     CHECK_EQ(r_calls2, 1, "r6: R' x1 (second eviction)");
     h_ctx_free(ctx);
     CHECK_EQ(r_calls2, 2, "r6: R' x1 more at SSL_CTX_free");
+}
+
+static void s40_reentrancy(void)
+{
+    ev("=== part 1: re-entrancy");
+    s40_r1_remove_clears_itself();
+    s40_r2_remove_clears_itself_in_flush();
+    s40_r3_new_replaces_itself();
+    s40_r4_new_installs_remove();
+    s40_r5_get_clears_itself();
+    s40_r6_evicting_remove_replaces_itself();
 }
 
 /* ====================================================== part 2: ASYNC */
@@ -464,11 +508,10 @@ static h_pair *as_pair(SSL_CTX *cctx, SSL_CTX *sctx, SSL_SESSION *resume)
     return p;
 }
 
-static void s40_async_variant(int own_job)
+/* TLS1.3: server and client new callbacks (and, in our own job, flush). */
+static void s40_async_tls13(int own_job, const char *v)
 {
-    const char *v = own_job ? "a2" : "a1";
     SSL_CTX *sctx, *cctx;
-    SSL_SESSION *c1;
     h_pair *p;
     int ok, r, ev0;
 
@@ -498,6 +541,15 @@ static void s40_async_variant(int own_job)
     }
     h_ctx_free(cctx);
     h_ctx_free(sctx);
+}
+
+/* TLS1.2 resumption through get (and, in our own job, remove_session). */
+static void s40_async_tls12(int own_job, const char *v)
+{
+    SSL_CTX *sctx, *cctx;
+    SSL_SESSION *c1;
+    h_pair *p;
+    int ok, r;
 
     ev("--- %s: TLS1.2 NO_TICKET, NO_INTERNAL_LOOKUP, resumption", v);
     h_cfg_reset();
@@ -534,6 +586,14 @@ static void s40_async_variant(int own_job)
     h_free_kept(H_A);
     h_ctx_free(cctx);
     h_ctx_free(sctx);
+}
+
+static void s40_async_variant(int own_job)
+{
+    const char *v = own_job ? "a2" : "a1";
+
+    s40_async_tls13(own_job, v);
+    s40_async_tls12(own_job, v);
 }
 
 static void s40_async(void)

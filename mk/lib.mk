@@ -61,7 +61,7 @@ unit-test:
 
 # The layers of src/, top first: a file imports only from its own layer or
 # those below it, and no two files import each other, even indirectly.
-SRC_LAYERS := abi,dispatch,registry,libssl,observe,sync,ffi,limits
+SRC_LAYERS := abi,dispatch,registry,store,libssl,observe,sync,ffi,limits
 
 # Static checks: clippy with -D warnings (which also enforces Cargo.toml's
 # [lints]: unsafe_op_in_unsafe_fn, undocumented_unsafe_blocks), rustfmt, and

@@ -17,6 +17,7 @@ use crate::observe::stats::{self, Counters};
 use crate::observe::trace as log;
 use crate::registry::shared;
 use crate::registry::slots;
+use crate::store::hooks as store;
 
 /// Where trampoline `index` leads: the application's callback and, for a
 /// per-ctx slot, that slot's index (None: a shared trampoline).
@@ -85,6 +86,13 @@ pub unsafe fn on_new(ssl: *mut Ssl, sess: *mut SslSession, index: usize) -> c_in
             let (ssl_ctx, sid) = unsafe { (ssl_ctx_of(lib, ssl), session_id(lib, sess)) };
             log::new_event(session_ctx, ssl_ctx, sid, ret);
         }
+        if store::active() {
+            if let Some(lib) = tracing_context(slot).1 {
+                // SAFETY: OpenSSL's own reference keeps `sess` alive until
+                // this trampoline returns; `lib` made the ctx.
+                unsafe { store::on_new(lib, ssl, sess) };
+            }
+        }
     });
     ret
 }
@@ -109,7 +117,11 @@ pub unsafe fn on_get(
     let copy_in = if tracing && !copy.is_null() { unsafe { *copy } } else { 1 };
     // SAFETY: the application's get callback with OpenSSL's own arguments,
     // including the very same `copy` pointer.
-    let session = unsafe { app(ssl, data, len, copy) };
+    let mut session = unsafe { app(ssl, data, len, copy) };
+    if session.is_null() && store::active() {
+        session = std::panic::catch_unwind(|| from_store(slot, ssl, data, len, copy))
+            .unwrap_or(std::ptr::null_mut());
+    }
     let _ = std::panic::catch_unwind(|| {
         let hit = !session.is_null();
         // SAFETY: as above; read after the application wrote it.
@@ -123,6 +135,19 @@ pub unsafe fn on_get(
         }
     });
     session
+}
+
+/// The shared store's answer when the application's get callback missed.
+fn from_store(slot: Option<usize>, ssl: *mut Ssl, data: *const c_uchar, len: c_int, copy: *mut c_int) -> *mut SslSession {
+    let Some(lib) = tracing_context(slot).1 else { return std::ptr::null_mut() };
+    let id = if data.is_null() || len <= 0 {
+        &[][..]
+    } else {
+        // SAFETY: OpenSSL passes the id's `len` bytes, live for this call.
+        unsafe { std::slice::from_raw_parts(data, len as usize) }
+    };
+    // SAFETY: `ssl` and `copy` are OpenSSL's live arguments; `lib` made them.
+    unsafe { store::on_get(lib, ssl, id, copy) }
 }
 
 /// # Safety

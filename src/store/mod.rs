@@ -1,9 +1,12 @@
-//! The shared session store's parts that need no OpenSSL: settings, keys,
-//! the sealed value of an entry, how long it may live, and the embedded
-//! LMDB tier. The glue that stores and looks up sessions from the dispatch
-//! path builds on these.
+//! The shared session store: settings, keys, the sealed value of an entry,
+//! how long it may live, the embedded LMDB tier, and what each session
+//! event does with them ([`hooks`], called by dispatch after the
+//! application's callback).
 //!
 //! - [`cli`]: the `sesscb` operator command.
+//! - [`engine`]: the per-process state, started on first use and after fork.
+//! - [`hooks`]: new / get / remove as the store sees them.
+//! - [`openssl`]: the libssl session functions the store calls.
 //! - [`config`]: the `SESSCB_STORE*` settings, all valid or the store off.
 //! - [`keyring`]: the operator's keys, their validity windows and rotation.
 //! - [`keysource`]: the operator's keyring file, or a per-boot key.
@@ -16,10 +19,13 @@
 
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod envelope;
+pub mod hooks;
 pub mod keyring;
 pub mod keysource;
 pub mod lifetime;
 pub mod lmdb;
 pub mod location;
+pub mod openssl;
 pub mod subkeys;

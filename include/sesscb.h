@@ -24,6 +24,9 @@ enum sesscb_status {
   SESSCB_STATUS_NO_LIBSSL = -3,
   // sesscb caught an internal error; nothing was written.
   SESSCB_STATUS_INTERNAL_ERROR = -4,
+  // A libssl is loaded, but none that sesscb can identify made this ctx:
+  // sesscb does not manage its callbacks.
+  SESSCB_STATUS_UNATTRIBUTED_CTX = -5,
 };
 
 // OpenSSL's `SSL` (`struct ssl_st`), opaque.

@@ -4,5 +4,5 @@
 TEST_SUITES ?= lint exports-check header-check install-check unit-test test-c test-c-asan tsan tsan-111 test-host interop bench-guard
 
 .PHONY: test
-test: deps lib openssl111
+test: deps lib openssl111 openssl-lines
 	@scripts/run-tests.sh $(TEST_SUITES)

@@ -1,7 +1,7 @@
 # tests-c: the C scenario programs of the differential suite
 # (docs/test-suite-contract.md) and the Rust runner tests/differential.rs.
 #
-#   make tests-c         all binaries: target/tests-c/{sys,111}/scenarios-{plain,linked,asan}
+#   make tests-c         all binaries: target/tests-c/{sys,111,35,36,40}/scenarios-{plain,linked,asan}
 #   make tests-c-plain   plain binaries only (no libsesscb.so needed)
 #   make test-c          build everything, then run the differential runner
 #   make test-c-asan     runner with SESSCB_TEST_VARIANT=asan (ASan+UBSan linked, valgrind preload)
@@ -78,12 +78,18 @@ $(TC_OUT)/$(1)/scenarios-asan: $(call tc_objs,$(1),asan) $(LIB)
 	$(TC_CC) $(TC_CFLAGS) $(TC_ASAN_FLAGS) $(call tc_objs,$(1),asan) -o $$@.tmp $(TC_SESSCB) $(TC_$(1)_LDFLAGS) -lssl -lcrypto $(TC_SYSLIBS)
 	mv -f $$@.tmp $$@
 endef
-$(eval $(call TC_BUILD,sys))
-$(eval $(call TC_BUILD,111))
+# The 3.5, 3.6 and 4.0 lines (OSSLnn from mk/openssl-lines.mk). The 3.0 API
+# level keeps calls deprecated since 3.4 (SSL_SESSION_set_time...) warning-free.
+TC_LINES := 35 36 40
+$(foreach n,$(TC_LINES),$(eval TC_$(n)_CPPFLAGS := -I$(OSSL$(n))/include -DOPENSSL_API_COMPAT=30000) \
+    $(eval TC_$(n)_LDFLAGS := -L$(OSSL$(n))/lib -Wl,-rpath,$(OSSL$(n))/lib) \
+    $(eval TC_$(n)_DEPS := $(OSSL$(n)_LIBSSL)))
+TC_BUILDS := sys 111 $(TC_LINES)
+$(foreach b,$(TC_BUILDS),$(eval $(call TC_BUILD,$(b))))
 
-TC_PLAIN_BINS := $(TC_OUT)/sys/scenarios-plain $(TC_OUT)/111/scenarios-plain
+TC_PLAIN_BINS := $(foreach b,$(TC_BUILDS),$(TC_OUT)/$(b)/scenarios-plain)
 TC_ALL_BINS := $(TC_PLAIN_BINS) \
-               $(foreach b,sys 111,$(TC_OUT)/$(b)/scenarios-linked $(TC_OUT)/$(b)/scenarios-asan)
+               $(foreach b,$(TC_BUILDS),$(TC_OUT)/$(b)/scenarios-linked $(TC_OUT)/$(b)/scenarios-asan)
 
 .PHONY: tests-c tests-c-plain test-c test-c-asan tests-c-clean
 tests-c: $(TC_ALL_BINS)

@@ -28,6 +28,7 @@ DEPS_BUILD=(
     "perl             cmd:perl dpkg:perl"        # OpenSSL 1.1.1w's Configure (needs more than perl-base)
     "python3          file:/usr/bin/python3"     # build-openssl111.sh parses cargo metadata with it
     "binutils         cmd:nm cmd:objdump cmd:readelf"
+    "debian-archive-keyring file:/usr/share/keyrings/debian-archive-keyring.gpg"  # build-openssl.sh's deb-src lists
     "clang            cmd:clang"                 # ThreadSanitizer builds
     "libclang-rt-14-dev dpkg:libclang-rt-14-dev"  # clang's TSan runtime (only Recommended by clang-14 on Debian 12)
 )

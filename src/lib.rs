@@ -13,7 +13,8 @@
 //!   function) behind one export macro and the panic boundary.
 //! - [`dispatch`]: the trampolines OpenSSL calls, and what they do.
 //! - [`registry`]: what a setter and a getter do; where the application's
-//!   pointers live (per-ctx slots, shared pool, unresolved ctxs); slot release.
+//!   pointers live (per-ctx slots, shared pool, unresolved ctxs); slot release,
+//!   and what a ctx being freed still sees after it.
 //! - [`store`]: the shared session store: settings, keys, sealed entries,
 //!   the embedded LMDB tier, the `sesscb` command.
 //! - [`libssl`]: the real libssl's handle, finding it, attributing a caller.

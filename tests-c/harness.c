@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/time.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/objects.h>
@@ -165,6 +166,7 @@ static void ctx_free_f(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
  * depend on when or how fast (valgrind) a run happens. */
 #define H_CLOCK_START 1735689600L /* 2025-01-01T00:00:00Z */
 static long g_clock = H_CLOCK_START;
+static int g_clock_real; /* gettimeofday() reads the real clock (QUIC timers) */
 
 time_t time(time_t *t)
 {
@@ -173,6 +175,25 @@ time_t time(time_t *t)
         *t = v;
     return v;
 }
+
+/* 3.2+ stamps sessions and checks their expiry with gettimeofday()
+ * (ossl_time_now) instead of time(): the same virtual clock answers it. */
+int gettimeofday(struct timeval *restrict tv, void *restrict tz)
+{
+    struct timespec real;
+
+    (void)tz;
+    if (__atomic_load_n(&g_clock_real, __ATOMIC_SEQ_CST) && clock_gettime(CLOCK_REALTIME, &real) == 0) {
+        tv->tv_sec = real.tv_sec;
+        tv->tv_usec = real.tv_nsec / 1000;
+        return 0;
+    }
+    tv->tv_sec = (time_t)__atomic_load_n(&g_clock, __ATOMIC_SEQ_CST);
+    tv->tv_usec = 0;
+    return 0;
+}
+
+void h_clock_real(int on) { __atomic_store_n(&g_clock_real, on, __ATOMIC_SEQ_CST); }
 
 long h_now(void) { return __atomic_load_n(&g_clock, __ATOMIC_SEQ_CST); }
 void h_clock_advance(long secs) { __atomic_add_fetch(&g_clock, secs, __ATOMIC_SEQ_CST); }
@@ -254,7 +275,7 @@ int h_mode_sesscb(void)
     typedef int (*newcb_t)(SSL *, SSL_SESSION *);
     typedef newcb_t (*getter_t)(SSL_CTX *);
     const char *names111[] = { "libssl.so.1.1", "libssl.so.3", NULL };
-    const char *names3[] = { "libssl.so.3", "libssl.so.1.1", NULL };
+    const char *names3[] = { "libssl.so.3", "libssl.so.4", "libssl.so.1.1", NULL };
     const char **names = h_is_111() ? names111 : names3;
     void *h = NULL;
     getter_t real_get;
@@ -384,15 +405,19 @@ static void make_cert(void)
         fprintf(stderr, "harness: X509 setup failed\n");
         exit(2);
     }
-    name = X509_get_subject_name(x);
-    if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                    (const unsigned char *)"sesscb.test", -1, -1, 0)
+    /* A name of our own: 4.0's X509_get_subject_name returns a const one. */
+    name = X509_NAME_new();
+    if (name == NULL
+            || !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                           (const unsigned char *)"sesscb.test", -1, -1, 0)
+            || !X509_set_subject_name(x, name)
             || !X509_set_issuer_name(x, name)
             || X509_sign(x, g_key, EVP_sha256()) <= 0) {
         fprintf(stderr, "harness: X509 sign failed\n");
         ERR_print_errors_fp(stderr);
         exit(2);
     }
+    X509_NAME_free(name);
     g_cert = x;
 }
 

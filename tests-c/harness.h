@@ -59,6 +59,9 @@ void h_finish(void);
  * same virtual time. */
 long h_now(void);
 void h_clock_advance(long secs);
+/* on=1: gettimeofday() (3.2+: OpenSSL's ossl_time_now) reads the real clock,
+ * for QUIC, whose timers and pacing need time to pass; time() stays virtual. */
+void h_clock_real(int on);
 
 /* ------------------------------------------------------------ versions */
 

@@ -2,7 +2,7 @@
 //!
 //! The scenarios are whatever the C program lists (`scenarios-plain --list`,
 //! one name per tests-c/scenarios/sNN_name.c file), so a new scenario file
-//! needs no edit here. For each OpenSSL build (`sys`, `ossl111`), scenario and
+//! needs no edit here. For each OpenSSL build (`sys`, `ossl111`, `ossl35`, `ossl36`, `ossl40`), scenario and
 //! mode there is one test, named `<build>::<scenario>::<mode>`, e.g.
 //! `sys::s21_get_copy_zero::preload`:
 //!   plain   : `<dir>/<build>/scenarios-plain NAME`
@@ -49,7 +49,16 @@ struct Build {
     dir: &'static str,
 }
 
-const BUILDS: [Build; 2] = [Build { label: "sys", dir: "sys" }, Build { label: "ossl111", dir: "111" }];
+/// Each OpenSSL line the suite proves: Debian 12's system 3.0, and the
+/// upstream 1.1.1w, 3.5, 3.6 and 4.0 builds (mk/openssl111.mk,
+/// mk/openssl-lines.mk).
+const BUILDS: [Build; 5] = [
+    Build { label: "sys", dir: "sys" },
+    Build { label: "ossl111", dir: "111" },
+    Build { label: "ossl35", dir: "35" },
+    Build { label: "ossl36", dir: "36" },
+    Build { label: "ossl40", dir: "40" },
+];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {

@@ -478,6 +478,20 @@ fn no_libssl_program_api() {
     linked.assert_quiet_stderr();
 }
 
+/// A ctx that no loaded libssl made: sesscb says so instead of claiming that
+/// no libssl is loaded.
+#[test]
+#[ignore = "needs make"]
+fn foreign_ctx_with_libssl_loaded() {
+    for build in ["sys", "111"] {
+        let bin = program(&format!("host_linked-{build}"));
+        let r = run(preload(cmd(&bin, &["foreign"])));
+        r.assert_pass();
+        r.assert_quiet_stderr();
+        assert!(r.has_line("STATS_FOREIGN_CTX -5"), "SESSCB_STATUS_UNATTRIBUTED_CTX expected\n{}", r.dump());
+    }
+}
+
 // --------------------------------------------------------------- 4. fork
 
 fn fork_case(build: &str) {

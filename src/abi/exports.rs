@@ -123,7 +123,11 @@ export! {
         } else {
             // SAFETY: the caller guarantees `ctx` is live.
             if unsafe { resolver::for_ctx(ctx.cast_mut(), caller) }.is_none() {
-                return stats::STATUS_NO_LIBSSL;
+                // for_ctx starts from the caller's libssl: without one, none is loaded.
+                return match resolver::for_caller(caller) {
+                    None => stats::STATUS_NO_LIBSSL,
+                    Some(_) => stats::STATUS_UNATTRIBUTED_CTX,
+                };
             }
             match slots::find(ctx.cast_mut()) {
                 Some(slot) => stats::slot_snapshot(slot, &slots::get(slot).counters),

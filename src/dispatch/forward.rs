@@ -15,6 +15,7 @@ use crate::limits::SLOT_COUNT;
 use crate::observe::event::Event;
 use crate::observe::stats::{self, Counters};
 use crate::observe::trace as log;
+use crate::registry::freed;
 use crate::registry::shared;
 use crate::registry::slots;
 use crate::store::hooks as store;
@@ -27,6 +28,23 @@ fn route(kind: Kind, index: usize) -> (Address, Option<usize>) {
         (slots::get(index).callback(kind), Some(index))
     } else {
         (shared::function(kind, index - SLOT_COUNT), None)
+    }
+}
+
+/// Where remove trampoline `index` leads when OpenSSL calls it for `ctx`.
+/// OpenSSL passes the ctx whose field it called: one that is not the slot's
+/// is being freed, after sesscb's ex_data free function released the slot
+/// (`registry::freed`); it reaches what the slot held for it then, counted
+/// in the process totals only. A live ctx pays one load.
+#[inline(always)]
+fn remove_route(ctx: *mut SslCtx, index: usize) -> (Address, Option<usize>) {
+    let (address, slot) = route(Kind::Remove, index);
+    match slot {
+        Some(own) if slots::get(own).ctx() != ctx => {
+            let held = freed::lookup(ctx).filter(|&(was, _)| was == own);
+            (held.map_or(0, |(_, callbacks)| callbacks[Kind::Remove.index()]), None)
+        }
+        _ => (address, slot),
     }
 }
 
@@ -156,7 +174,7 @@ fn from_store(slot: Option<usize>, ssl: *mut Ssl, data: *const c_uchar, len: c_i
 /// nothing here calls OpenSSL except, when tracing, lock-free getters.
 #[inline(never)]
 pub unsafe fn on_remove(ctx: *mut SslCtx, sess: *mut SslSession, index: usize) {
-    let (address, slot) = route(Kind::Remove, index);
+    let (address, slot) = remove_route(ctx, index);
     let Some(app) = callbacks::remove_from_address(address) else { return };
     // SAFETY: the application's remove callback with OpenSSL's own arguments.
     unsafe { app(ctx, sess) };

@@ -37,6 +37,10 @@ unsafe extern "C" fn app_new_b(_ssl: *mut Ssl, _sess: *mut SslSession) -> c_int 
 unsafe extern "C" fn app_remove(ctx: *mut SslCtx, _sess: *mut SslSession) {
     REMOVE_CTX.store(ctx as usize, Ordering::SeqCst);
 }
+static REMOVE_OTHER: AtomicUsize = AtomicUsize::new(0);
+unsafe extern "C" fn app_remove_other(ctx: *mut SslCtx, _sess: *mut SslSession) {
+    REMOVE_OTHER.store(ctx as usize, Ordering::SeqCst);
+}
 unsafe extern "C" fn app_get(
     _ssl: *mut Ssl,
     _data: *const c_uchar,
@@ -130,6 +134,66 @@ fn set_get_dispatch_release() {
         assert_eq!(get_in(Some(lib), Kind::Get, ctx, TRAMPOLINES), app_get as *const () as usize);
         free_ex_data(ctx);
         fake::drop_ctx(ctx);
+    }
+}
+
+// An application's ex_data free function that OpenSSL runs after sesscb's
+// (scenario 41): the slot is released, yet the ctx still reads and reaches
+// its own callbacks, even once another ctx holds the very slot; a setter
+// on it takes no slot; a new ctx at its address starts clean.
+#[test]
+fn a_later_ex_data_free_function_still_sees_the_ctx() {
+    let _table = GLOBAL_TABLE.lock().unwrap_or_else(|e| e.into_inner());
+    let lib = fake::libssl();
+    let ctx = fake::new_ctx();
+    let remove = app_remove as *const () as usize;
+    // SAFETY: `ctx` and `other` are live fake ctxs of `lib` until
+    // `drop_ctx`; the trampolines are called with arguments the test
+    // callbacks accept.
+    unsafe {
+        set_in(Some(lib), Kind::New, ctx, new_addr(app_new), TRAMPOLINES);
+        set_in(Some(lib), Kind::Remove, ctx, remove, TRAMPOLINES);
+        let slot = slots::find(ctx).unwrap();
+        free_ex_data(ctx);
+        assert_eq!(slots::find(ctx), None, "the slot is released at once");
+        assert_eq!(get_in(Some(lib), Kind::New, ctx, TRAMPOLINES), new_addr(app_new));
+        assert_eq!(get_in(Some(lib), Kind::Remove, ctx, TRAMPOLINES), remove);
+        assert_eq!(get_in(Some(lib), Kind::Get, ctx, TRAMPOLINES), 0);
+        let remove_tramp = callbacks::remove_from_address(fake::field(ctx, Kind::Remove)).unwrap();
+        REMOVE_CTX.store(0, Ordering::SeqCst);
+        remove_tramp(ctx, std::ptr::null_mut());
+        assert_eq!(REMOVE_CTX.load(Ordering::SeqCst), ctx as usize, "remove reached");
+
+        // Another ctx takes the very slot: each reaches its own callback.
+        let other = fake::new_ctx();
+        assert!(slots::claim_at(slot, other));
+        slots::get(slot).set_callback(Kind::Remove, app_remove_other as *const () as usize);
+        REMOVE_CTX.store(0, Ordering::SeqCst);
+        remove_tramp(ctx, std::ptr::null_mut());
+        assert_eq!(REMOVE_CTX.load(Ordering::SeqCst), ctx as usize);
+        assert_eq!(get_in(Some(lib), Kind::Remove, ctx, TRAMPOLINES), remove);
+        remove_tramp(other, std::ptr::null_mut());
+        assert_eq!(REMOVE_OTHER.load(Ordering::SeqCst), other as usize);
+        assert!(slots::release(slot, other, stats::retire_slot));
+
+        // A setter on the dying ctx installs without taking a slot (a
+        // shared trampoline; Kind::New: shared's own test fills Get's pool).
+        set_in(Some(lib), Kind::New, ctx, new_addr(app_new_b), TRAMPOLINES);
+        assert_eq!(slots::find(ctx), None);
+        assert!(TRAMPOLINES.shared_index_of(Kind::New, fake::field(ctx, Kind::New)).is_some());
+        assert_eq!(get_in(Some(lib), Kind::New, ctx, TRAMPOLINES), new_addr(app_new_b));
+        assert_eq!(get_in(Some(lib), Kind::Remove, ctx, TRAMPOLINES), remove);
+
+        // A new ctx at the same address: fields zero, getters NULL.
+        fake::reset(ctx);
+        for kind in Kind::ALL {
+            assert_eq!(get_in(Some(lib), kind, ctx, TRAMPOLINES), 0);
+        }
+        set_in(Some(lib), Kind::New, ctx, new_addr(app_new_b), TRAMPOLINES);
+        assert!(slots::find(ctx).is_some(), "a new ctx gets a slot again");
+        free_ex_data(ctx);
+        fake::drop_ctx(ctx);
+        fake::drop_ctx(other);
     }
 }
 

@@ -24,8 +24,8 @@ use crate::observe::trace::{self, FoundBy};
 
 /// `CRYPTO_EX_INDEX_SSL_CTX`, the same in 1.1.1 and 3.x.
 const CRYPTO_EX_INDEX_SSL_CTX: c_int = 1;
-/// Exact sonames tried with RTLD_NOLOAD, newest first.
-const SONAMES: [&CStr; 2] = [c"libssl.so.3", c"libssl.so.1.1"];
+/// Exact sonames tried with RTLD_NOLOAD, newest first (4.0 changed the soname).
+const SONAMES: [&CStr; 3] = [c"libssl.so.4", c"libssl.so.3", c"libssl.so.1.1"];
 
 pub type ExFreeFn =
     unsafe extern "C" fn(*mut c_void, *mut c_void, *mut c_void, c_int, std::ffi::c_long, *mut c_void);
@@ -157,7 +157,10 @@ pub fn sole() -> Option<&'static Libssl> {
 fn resolve_default() -> Option<&'static Libssl> {
     let Some(lib) = find() else {
         if !REPORTED_MISSING.swap(true, Ordering::Relaxed) {
-            trace::note("resolve_failed", "no libssl is loaded in this process; callbacks are recorded only");
+            trace::note(
+                "resolve_failed",
+                "no libssl is loaded in this process; setters are not honoured and getters return NULL",
+            );
         }
         return None;
     };
@@ -482,11 +485,18 @@ mod tests {
     fn recognises_openssl_libssl_names_only() {
         assert!(is_libssl_file_name(b"/usr/lib/x86_64-linux-gnu/libssl.so.3"));
         assert!(is_libssl_file_name(b"libssl.so.1.1"));
+        assert!(is_libssl_file_name(b"/opt/o/lib/libssl.so.4"));
         assert!(is_libssl_file_name(b"/opt/o/lib/libssl.so"));
         assert!(!is_libssl_file_name(b"/usr/lib/x86_64-linux-gnu/libssl3.so"), "NSS");
         assert!(!is_libssl_file_name(b"/x/libsesscb.so.0"));
         assert!(!is_libssl_file_name(b"/x/libssl.so.3/other.so"));
         assert!(!is_libssl_file_name(b""));
+    }
+
+    #[test]
+    fn sonames_cover_every_supported_line_newest_first() {
+        let names: Vec<&[u8]> = SONAMES.iter().map(|s| s.to_bytes()).collect();
+        assert_eq!(names, [&b"libssl.so.4"[..], b"libssl.so.3", b"libssl.so.1.1"]);
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub enum sesscb_status {
     NoLibssl = -3,
     /// sesscb caught an internal error; nothing was written.
     InternalError = -4,
+    /// A libssl is loaded, but none that sesscb can identify made this ctx:
+    /// sesscb does not manage its callbacks.
+    UnattributedCtx = -5,
 }
 
 pub(crate) const STATUS_OK: c_int = sesscb_status::Ok as c_int;
@@ -30,6 +33,7 @@ pub(crate) const STATUS_BAD_ARGUMENT: c_int = sesscb_status::BadArgument as c_in
 pub(crate) const STATUS_UNTRACKED_CTX: c_int = sesscb_status::UntrackedCtx as c_int;
 pub(crate) const STATUS_NO_LIBSSL: c_int = sesscb_status::NoLibssl as c_int;
 pub(crate) const STATUS_INTERNAL_ERROR: c_int = sesscb_status::InternalError as c_int;
+pub(crate) const STATUS_UNATTRIBUTED_CTX: c_int = sesscb_status::UnattributedCtx as c_int;
 
 /// Counters filled in by `sesscb_stats`.
 ///
@@ -175,17 +179,18 @@ pub fn process_snapshot<'a>(slots: impl Iterator<Item = &'a Counters>) -> sesscb
 pub(crate) const STATS_HEADER_SIZE: u32 = 8;
 
 /// Copies `snapshot` into a caller buffer of `caller_size` bytes, writing only
-/// what fits; returns the number of bytes written.
+/// what fits; returns the number of bytes written (0 when not even the
+/// header fits: nothing is written then).
 ///
 /// # Safety
 /// `out` must point to at least `caller_size` writable bytes.
 pub unsafe fn write_truncated(snapshot: &sesscb_stats, out: *mut u8, caller_size: u32) -> u32 {
     let ours = size_of::<sesscb_stats>() as u32;
     // Whole fields only: the layout is a u32 pair followed by u64s.
-    let n = if caller_size >= ours {
-        ours
-    } else {
-        STATS_HEADER_SIZE + (caller_size - STATS_HEADER_SIZE) / 8 * 8
+    let n = match caller_size.checked_sub(STATS_HEADER_SIZE) {
+        None => return 0,
+        Some(_) if caller_size >= ours => ours,
+        Some(beyond_header) => STATS_HEADER_SIZE + beyond_header / 8 * 8,
     };
     let mut copy = *snapshot;
     copy.size = n;
@@ -229,6 +234,18 @@ mod tests {
         assert_eq!(u32::from_ne_bytes(buf[0..4].try_into().unwrap()), 16);
         assert_eq!(u64::from_ne_bytes(buf[8..16].try_into().unwrap()), 2);
         assert!(buf[16..].iter().all(|&b| b == 0xAA), "wrote past the caller's size");
+    }
+
+    #[test]
+    fn a_buffer_smaller_than_the_header_gets_nothing() {
+        let snap = Counters::new().snapshot();
+        for size in 0..STATS_HEADER_SIZE {
+            let mut buf = [0xAAu8; 16];
+            // SAFETY: `buf` has 16 >= size writable bytes.
+            let n = unsafe { write_truncated(&snap, buf.as_mut_ptr(), size) };
+            assert_eq!(n, 0, "size {size}");
+            assert!(buf.iter().all(|&b| b == 0xAA), "size {size}: wrote into the buffer");
+        }
     }
 
     #[test]

@@ -204,17 +204,48 @@ impl Line {
     }
 
     fn finish(mut self) {
-        if self.truncated {
-            // Drop the partial field rather than emit invalid JSON.
-            while self.len > 0 && self.buf[self.len - 1] != b',' {
-                self.len -= 1;
-            }
-            self.len = self.len.saturating_sub(1);
-            let _ = write!(self, ",\"truncated\":true");
-        }
+        emit(self.terminate());
+    }
+
+    /// Closes the object and appends the newline: the bytes to write.
+    fn terminate(&mut self) -> &[u8] {
+        const TAIL: &str = ",\"truncated\":true}";
         let _ = self.write_str("}");
+        if self.truncated {
+            // Drop the partial field rather than emit invalid JSON; keep
+            // room for the tail.
+            self.len = self.last_field_end(self.buf.len() - 1 - TAIL.len());
+            self.truncated = false;
+            let _ = self.write_str(TAIL);
+        }
         self.buf[self.len] = b'\n';
-        emit(&self.buf[..self.len + 1]);
+        &self.buf[..self.len + 1]
+    }
+
+    /// Where the last whole field before `limit` ends: the last comma outside
+    /// a string (a comma inside a value, a libssl path say, is not one). The
+    /// header's fields are short, so there always is one.
+    fn last_field_end(&self, limit: usize) -> usize {
+        let (mut in_string, mut escaped, mut end) = (false, false, 1);
+        for (at, &byte) in self.buf[..self.len.min(limit + 1)].iter().enumerate() {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' if in_string => escaped = true,
+                b'"' => in_string = !in_string,
+                b',' if !in_string => end = at,
+                _ => {}
+            }
+        }
+        end
+    }
+
+    /// A string field; characters JSON would need escaped are dropped.
+    fn text(&mut self, key: &str, value: &str) {
+        let _ = write!(self, ",\"{key}\":\"");
+        for c in value.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()) {
+            let _ = self.write_char(c);
+        }
+        let _ = self.write_str("\"");
     }
 }
 
@@ -368,11 +399,8 @@ pub fn resolved(path: &str, version: u64, found_by: FoundBy) {
         return;
     }
     let mut line = Line::begin("resolve");
-    let _ = write!(line, ",\"libssl\":\"");
-    for c in path.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()) {
-        let _ = line.write_char(c);
-    }
-    let _ = write!(line, "\",\"openssl_version\":\"0x{:x}\",\"found_by\":\"{}\"", version, found_by.name());
+    line.text("libssl", path);
+    let _ = write!(line, ",\"openssl_version\":\"0x{:x}\",\"found_by\":\"{}\"", version, found_by.name());
     line.finish();
 }
 
@@ -401,7 +429,7 @@ pub fn note_once_unattributed() {
     if !ONCE.swap(true, Ordering::Relaxed) {
         note(
             "ctx_unattributed",
-            "a ctx made by no loaded libssl sesscb can identify: its callbacks are recorded, its real fields left untouched",
+            "a ctx made by no loaded libssl sesscb can identify: its setters are not honoured and its getters return NULL",
         );
     }
 }
@@ -409,4 +437,51 @@ pub fn note_once_unattributed() {
 /// Called by `ffi_boundary!` after catching a panic in sesscb's own code.
 pub fn panic_caught(what: &str) {
     let _ = std::panic::catch_unwind(|| note("internal_error", what));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses one written line: a JSON object, newline-terminated.
+    fn parse(bytes: &[u8]) -> serde_json::Map<String, serde_json::Value> {
+        let text = std::str::from_utf8(bytes).expect("UTF-8");
+        assert!(text.ends_with("}\n") && text.len() <= 640, "bad line end or length: {text:?}");
+        match serde_json::from_str(text) {
+            Ok(serde_json::Value::Object(fields)) => fields,
+            other => panic!("not a JSON object ({other:?}): {text:?}"),
+        }
+    }
+
+    #[test]
+    fn every_line_parses_whatever_its_fields_hold() {
+        // Long libssl paths with commas, quotes, backslashes and colons, at
+        // every length around the buffer's end, before and after other fields.
+        let piece = "/opt/a,b\"c\\d:{e},f/";
+        for len in 0..700 {
+            let path: String = piece.chars().cycle().take(len).collect();
+            let mut line = Line::begin("resolve");
+            line.text("libssl", &path);
+            let _ = write!(line, ",\"openssl_version\":\"0x30000000\",\"found_by\":\"rtld_next\"");
+            let fields = parse(line.terminate());
+            if fields.contains_key("truncated") {
+                assert!(!fields.contains_key("found_by"), "len {len}: a field after the cut survived");
+            } else {
+                assert_eq!(fields["found_by"], "rtld_next", "len {len}");
+            }
+            for first in [true, false] {
+                let mut line = Line::begin("note");
+                if first {
+                    line.text("libssl", &path);
+                }
+                line.hex("sid", &[0xab; 64]);
+                line.ptr("ctx", std::ptr::dangling());
+                if !first {
+                    line.text("libssl", &path);
+                }
+                let fields = parse(line.terminate());
+                assert_eq!(fields["event"], "note", "len {len}: header lost");
+            }
+        }
+    }
 }

@@ -12,7 +12,8 @@ use crate::observe::stats;
 use crate::observe::trace;
 
 /// Releases `ctx`'s slot, if it has one, when sesscb's ex_data free function
-/// runs for it with ex_data index `index`.
+/// runs for it with ex_data index `index`; free functions that OpenSSL runs
+/// after sesscb's still see the ctx's callbacks ([`super::freed`]).
 pub fn ctx_freed(ctx: *mut SslCtx, index: c_int) {
     let Some(slot) = slots::find(ctx) else { return };
     // With two libssls each calls this with its own index; a spare index

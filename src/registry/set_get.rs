@@ -10,6 +10,7 @@
 //! The trampolines belong to the dispatch layer above; the caller hands
 //! them in as a [`Trampolines`].
 
+use super::freed;
 use super::shared;
 use super::slots;
 use super::unresolved;
@@ -71,8 +72,7 @@ pub(crate) unsafe fn set_in(
     trampolines: Trampolines,
 ) {
     let Some(lib) = lib else {
-        unresolved::record(kind, ctx, app);
-        trace::set_event(kind, ctx, app, Route::Unresolved);
+        unresolved::set(kind, ctx, app);
         return;
     };
     // SAFETY: the caller guarantees `ctx` is a live SSL_CTX; `lib` is the
@@ -86,7 +86,7 @@ pub(crate) unsafe fn set_in(
             trace::set_event(kind, ctx, 0, Route::Cleared);
             return;
         }
-        let (installed, route) = match slots::find(ctx).or_else(|| attach(lib, ctx)) {
+        let (installed, route) = match slot_for(lib, ctx, trampolines) {
             Some(slot) => {
                 // Publish the application's pointer before the trampoline
                 // can be reached through the real field.
@@ -130,7 +130,7 @@ pub(crate) unsafe fn get_in(
     trampolines: Trampolines,
 ) -> Address {
     let Some(lib) = lib else {
-        return unresolved::lookup(kind, ctx);
+        return unresolved::get(kind, ctx);
     };
     // SAFETY: the caller guarantees `ctx`.
     unsafe { application_pointer(lib, kind, ctx, trampolines) }
@@ -159,8 +159,39 @@ unsafe fn application_pointer(
     if let Some(j) = trampolines.shared_index_of(kind, real) {
         return shared::function(kind, j);
     }
+    // A ctx being freed, asked from an ex_data free function that runs
+    // after sesscb's released its slot (see `freed`).
+    if let Some((slot, callbacks)) = freed::lookup(ctx) {
+        if real == trampolines.address(kind, slot) {
+            return callbacks[kind.index()];
+        }
+    }
     // Set directly (pool full), or by someone who bypassed sesscb.
     real
+}
+
+/// The slot a setter uses for `ctx`: its own, or a new one. A ctx being
+/// freed gets none (a shared trampoline instead): nothing would release it.
+///
+/// # Safety
+/// `ctx` must be a live `SSL_CTX` of `lib`.
+unsafe fn slot_for(lib: &'static Libssl, ctx: *mut SslCtx, trampolines: Trampolines) -> Option<usize> {
+    match slots::find(ctx) {
+        // SAFETY: forwarded caller guarantee.
+        None if unsafe { is_being_freed(lib, ctx, trampolines) } => None,
+        found => found.or_else(|| attach(lib, ctx)),
+    }
+}
+
+/// Whether `ctx` is being freed (its slot already released): one of its real
+/// fields still holds a trampoline of the slot it had.
+///
+/// # Safety
+/// `ctx` must be a live `SSL_CTX` of `lib`.
+unsafe fn is_being_freed(lib: &Libssl, ctx: *mut SslCtx, trampolines: Trampolines) -> bool {
+    let Some((slot, _)) = freed::lookup(ctx) else { return false };
+    // SAFETY: the caller guarantees `ctx`.
+    Kind::ALL.iter().any(|&kind| unsafe { lib.get(kind, ctx) } == trampolines.address(kind, slot))
 }
 
 /// Gives `ctx` a slot. None when no slot near its hash is free.
@@ -190,12 +221,12 @@ mod tests {
     unsafe extern "C" fn app_remove(_ctx: *mut SslCtx, _sess: *mut SslSession) {}
 
     #[test]
-    fn without_libssl_setters_record_and_getters_return() {
+    fn without_libssl_setters_are_not_honoured_and_getters_return_null() {
         let ctx = 0x9990 as *mut SslCtx;
         // SAFETY: with no libssl the ctx is only a key, never dereferenced.
         unsafe {
             set_in(None, Kind::Remove, ctx, app_remove as *const () as usize, UNUSED_TRAMPOLINES);
-            assert_eq!(get_in(None, Kind::Remove, ctx, UNUSED_TRAMPOLINES), app_remove as *const () as usize);
+            assert_eq!(get_in(None, Kind::Remove, ctx, UNUSED_TRAMPOLINES), 0);
             assert_eq!(get_in(None, Kind::New, ctx, UNUSED_TRAMPOLINES), 0);
             // NULL ctx: no-op setter, NULL getter, no crash.
             set(Kind::New, std::ptr::null_mut(), app_new as *const () as usize, 0, UNUSED_TRAMPOLINES);

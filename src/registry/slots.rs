@@ -7,11 +7,13 @@
 //! `PROBE_LIMIT` slots of its hash, so finding it costs a few loads and
 //! nothing is allocated per ctx (not even OpenSSL ex_data). Slots are
 //! claimed under the registry's attach lock and released from sesscb's
-//! SSL_CTX ex_data free function, which OpenSSL runs for every ctx after its
-//! last remove callback, when no SSL can reach it.
+//! SSL_CTX ex_data free function, which OpenSSL runs for every ctx after the
+//! final flush's remove callbacks, when no SSL can reach it; what a ctx still
+//! sees after that, from a later free function, is kept in [`super::freed`].
 
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
+use super::freed;
 use crate::ffi::callbacks::{Address, Kind};
 use crate::ffi::types::SslCtx;
 use crate::libssl::handle::Libssl;
@@ -113,6 +115,15 @@ pub fn release(index: usize, ctx: *mut SslCtx, retire: impl FnOnce(usize, &Count
     SLOTS.release(index, ctx, retire)
 }
 
+/// Claims the free slot `index` for `ctx` (tests that need a given slot).
+#[cfg(test)]
+pub fn claim_at(index: usize, ctx: *mut SslCtx) -> bool {
+    let owner = &SLOTS.0[index].ctx;
+    let current = owner.load(Ordering::Acquire);
+    (current == EMPTY || current == TOMBSTONE)
+        && owner.compare_exchange(current, ctx as usize, Ordering::AcqRel, Ordering::Acquire).is_ok()
+}
+
 /// Where a ctx's probe starts: Fibonacci hashing of the address (allocator
 /// addresses share their low bits, so those are shifted out first).
 #[inline]
@@ -184,12 +195,14 @@ impl SlotTable {
 
     /// Releases `index` if it still holds `ctx` (ctx destruction); `retire`
     /// folds its counters into the process totals first, before the slot can
-    /// be claimed again.
+    /// be claimed again. Its callbacks are kept for the rest of the ctx's
+    /// destruction ([`freed`]).
     fn release(&self, index: usize, ctx: *mut SslCtx, retire: impl FnOnce(usize, &Counters)) -> bool {
         let slot = &self.0[index];
         if slot.ctx.load(Ordering::Acquire) != ctx as usize {
             return false;
         }
+        freed::remember(ctx, index, Kind::ALL.map(|kind| slot.callback(kind)));
         for kind in Kind::ALL {
             slot.set_callback(kind, 0);
         }
@@ -242,6 +255,29 @@ mod tests {
         assert_eq!(table.0[b].callback(Kind::Remove), 0);
         assert_eq!(table.0[b].counters.snapshot().remove_calls, 0);
         assert!(table.release(b, fake_ctx(1), no_retire));
+    }
+
+    #[test]
+    fn a_released_ctx_is_remembered_on_its_thread_for_a_while() {
+        let table = own_table();
+        let a = table.claim(fake_ctx(7), None).unwrap();
+        table.0[a].set_callback(Kind::Get, 0x77);
+        assert!(table.release(a, fake_ctx(7), no_retire));
+        assert_eq!(freed::lookup(fake_ctx(7)), Some((a, [0, 0, 0x77])));
+        // Only on the freeing thread.
+        std::thread::spawn(|| assert_eq!(freed::lookup(fake_ctx(7)), None)).join().unwrap();
+        // A later ctx freed at the same address replaces the entry.
+        let b = table.claim(fake_ctx(7), None).unwrap();
+        table.0[b].set_callback(Kind::New, 0x78);
+        assert!(table.release(b, fake_ctx(7), no_retire));
+        assert_eq!(freed::lookup(fake_ctx(7)), Some((b, [0x78, 0, 0])));
+        // Bounded: FREED_PER_THREAD later frees forget it.
+        for n in 0..freed::FREED_PER_THREAD {
+            let i = table.claim(fake_ctx(500 + n), None).unwrap();
+            assert!(table.release(i, fake_ctx(500 + n), no_retire));
+            assert!(freed::lookup(fake_ctx(500 + n)).is_some());
+        }
+        assert_eq!(freed::lookup(fake_ctx(7)), None);
     }
 
     #[test]

@@ -1,43 +1,27 @@
-//! Callbacks recorded while no real libssl can be found (defined answer for
-//! a process where sesscb is loaded but libssl is not reachable): setters
-//! only record, getters return what was recorded.
+//! The defined answer for a ctx whose libssl sesscb cannot identify (no
+//! libssl is loaded, or none of those loaded made the ctx; README
+//! "Deviations").
+//!
+//! Nothing can be installed in OpenSSL without that libssl, and sesscb cannot
+//! learn when such a ctx is freed (its ex_data free function would live in
+//! the libssl it cannot reach), so it keeps nothing: a setter is not honoured
+//! (traced with route "unresolved"; the reason is noted once) and a getter
+//! returns NULL, as for a NULL ctx. The application sees through its getters
+//! that its callback is not in place, memory does not grow with such ctxs,
+//! and a later ctx at the same address inherits nothing.
 
 use crate::ffi::callbacks::{Address, Kind};
 use crate::ffi::types::SslCtx;
-use crate::sync::fork_aware_lock::ForkAwareLock;
+use crate::observe::trace::{self, Route};
 
-struct Recorded {
-    ctx: usize,
-    callbacks: [Address; 3],
+/// A setter on such a ctx: traced, not honoured.
+pub fn set(kind: Kind, ctx: *mut SslCtx, address: Address) {
+    trace::set_event(kind, ctx, address, Route::Unresolved);
 }
 
-static LOCK: ForkAwareLock = ForkAwareLock::new();
-static mut RECORDED: Vec<Recorded> = Vec::new();
-
-fn with_records<R>(f: impl FnOnce(&mut Vec<Recorded>) -> R) -> R {
-    let _guard = LOCK.lock();
-    // SAFETY: RECORDED is only ever touched here, under LOCK.
-    f(unsafe { &mut *std::ptr::addr_of_mut!(RECORDED) })
-}
-
-pub fn record(kind: Kind, ctx: *mut SslCtx, address: Address) {
-    with_records(|records| {
-        let key = ctx as usize;
-        match records.iter_mut().find(|r| r.ctx == key) {
-            Some(r) => r.callbacks[kind.index()] = address,
-            None => {
-                let mut callbacks = [0; 3];
-                callbacks[kind.index()] = address;
-                records.push(Recorded { ctx: key, callbacks });
-            }
-        }
-    })
-}
-
-pub fn lookup(kind: Kind, ctx: *mut SslCtx) -> Address {
-    with_records(|records| {
-        records.iter().find(|r| r.ctx == ctx as usize).map_or(0, |r| r.callbacks[kind.index()])
-    })
+/// A getter on such a ctx: NULL, since nothing was installed.
+pub fn get(_kind: Kind, _ctx: *mut SslCtx) -> Address {
+    0
 }
 
 #[cfg(test)]
@@ -45,18 +29,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_per_ctx_and_kind() {
-        let a = 0x7000 as *mut SslCtx;
-        let b = 0x7100 as *mut SslCtx;
-        record(Kind::New, a, 0x11);
-        record(Kind::Get, a, 0x22);
-        record(Kind::New, b, 0x33);
-        assert_eq!(lookup(Kind::New, a), 0x11);
-        assert_eq!(lookup(Kind::Get, a), 0x22);
-        assert_eq!(lookup(Kind::Remove, a), 0);
-        assert_eq!(lookup(Kind::New, b), 0x33);
-        record(Kind::New, a, 0);
-        assert_eq!(lookup(Kind::New, a), 0);
-        assert_eq!(lookup(Kind::New, 0x7200 as *mut SslCtx), 0);
+    fn a_setter_is_not_honoured_and_nothing_is_kept() {
+        // Without the ctx's libssl nothing is installed, so no getter may
+        // claim otherwise; and sesscb cannot see such a ctx freed, so a
+        // record would outlive it: a new ctx at its address would inherit it.
+        let ctx = 0x7000 as *mut SslCtx;
+        set(Kind::New, ctx, 0x11);
+        set(Kind::Remove, ctx, 0x22);
+        for kind in Kind::ALL {
+            assert_eq!(get(kind, ctx), 0, "{kind:?}");
+        }
     }
 }

@@ -34,6 +34,8 @@
  *   fdreuse          sesscb's log fd is closed behind its back (as daemons
  *                    do) and the number reused by an application file; prints
  *                    APPFILE_FOREIGN_BYTES n (bytes sesscb wrote into it).
+ *   foreign          (sesscb only) a ctx that no loaded libssl made (a zeroed
+ *                    block): sesscb_stats says so and writes nothing.
  */
 #include "tls_core.c"
 
@@ -451,6 +453,33 @@ static int mode_fdreuse(void)
     return 0;
 }
 
+/* ---------------------------------------------------------- foreign */
+
+static int mode_foreign(void)
+{
+    static _Alignas(64) unsigned char block[4096];
+    struct ssl_ctx_st *foreign = (struct ssl_ctx_st *)block;
+    struct sesscb_stats st;
+    int rc;
+    size_t i;
+
+    if (g_sesscb_stats == NULL) {
+        printf("NO_SESSCB\n");
+        return 3;
+    }
+    memset(&st, 0xAA, sizeof st);
+    st.size = sizeof st;
+    rc = g_sesscb_stats(foreign, &st);
+    printf("STATS_FOREIGN_CTX %d\n", rc);
+    check(rc == SESSCB_STATUS_UNATTRIBUTED_CTX,
+          "sesscb_stats(ctx of no loaded libssl) = SESSCB_STATUS_UNATTRIBUTED_CTX (got %d)", rc);
+    check(st.size == sizeof st && st.new_calls == 0xAAAAAAAAAAAAAAAAull, "... and nothing written");
+    for (i = 0; i < sizeof block && block[i] == 0; i++)
+        ;
+    check(i == sizeof block, "the foreign block is untouched");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "basic";
@@ -473,9 +502,11 @@ int main(int argc, char **argv)
                        argc > 6 ? argv[6] : NULL);
     else if (strcmp(mode, "fdreuse") == 0)
         rc = mode_fdreuse();
+    else if (strcmp(mode, "foreign") == 0)
+        rc = mode_foreign();
     else {
         fprintf(stderr, "usage: %s basic [N] | nullctx | fork N | pipe dead|alive N THREADS "
-                        "dfl|handler|ign|blocked [CAPTURE] | fdreuse\n", argv[0]);
+                        "dfl|handler|ign|blocked [CAPTURE] | fdreuse | foreign\n", argv[0]);
         return 2;
     }
     if (rc != 0)

@@ -8,9 +8,9 @@
  * Checks: sesscb_version() is argv[1] (when given); sesscb_stats(NULL) works
  * and is all zero; sesscb_stats(fake ctx) is SESSCB_STATUS_NO_LIBSSL and
  * writes nothing; bad sizes are SESSCB_STATUS_BAD_ARGUMENT; with no libssl
- * the setters only record (per ctx and kind) and the getters return what was
- * recorded (fake ctx pointers are never dereferenced); the six with a NULL
- * ctx do nothing / return NULL; no libssl is ever loaded.
+ * a setter is not honoured and every getter returns NULL (fake ctx pointers
+ * are never dereferenced; README "Deviations"); the six with a NULL ctx do
+ * nothing / return NULL; no libssl is ever loaded.
  * stdout: CHECK lines, "BAD_INPUT_CALLS n", "UNRESOLVED_SETS n", RESULT.
  */
 #define _GNU_SOURCE
@@ -140,36 +140,28 @@ static void check_stats_bad_sizes(void)
           "sesscb_stats(size 16) writes 16 bytes only");
 }
 
-/* Setters record, getters return the record, per ctx and kind. Returns the
- * number of setter calls made. */
-static int check_unresolved_records(void)
+/* Setters on a ctx of no libssl are not honoured and nothing is kept.
+ * Returns the number of setter calls made. */
+static int check_unresolved_not_honoured(void)
 {
     struct ssl_ctx_st *a = FAKE_CTX_A, *b = FAKE_CTX_B;
     int sets = 0;
 
+    /* Without the ctx's libssl a setter is not honoured (nothing can be
+     * installed) and nothing is kept: every getter returns NULL. */
     check(SSL_CTX_sess_get_new_cb(a) == NULL && SSL_CTX_sess_get_get_cb(a) == NULL &&
               SSL_CTX_sess_get_remove_cb(a) == NULL,
           "fresh fake ctx: getters NULL");
     SSL_CTX_sess_set_new_cb(a, app_new);
-    sets++;
-    check(SSL_CTX_sess_get_new_cb(a) == app_new, "set_new recorded: get_new returns it");
-    check(SSL_CTX_sess_get_get_cb(a) == NULL && SSL_CTX_sess_get_remove_cb(a) == NULL,
-          "other kinds stay NULL");
     SSL_CTX_sess_set_get_cb(a, app_get);
     SSL_CTX_sess_set_remove_cb(a, app_remove);
-    sets += 2;
-    check(SSL_CTX_sess_get_get_cb(a) == app_get && SSL_CTX_sess_get_remove_cb(a) == app_remove &&
-              SSL_CTX_sess_get_new_cb(a) == app_new,
-          "all three recorded");
-    check(SSL_CTX_sess_get_new_cb(b) == NULL, "another fake ctx is unaffected");
     SSL_CTX_sess_set_new_cb(b, app_new2);
-    sets++;
-    check(SSL_CTX_sess_get_new_cb(b) == app_new2 && SSL_CTX_sess_get_new_cb(a) == app_new,
-          "records are per ctx");
     SSL_CTX_sess_set_new_cb(a, NULL);
-    sets++;
-    check(SSL_CTX_sess_get_new_cb(a) == NULL && SSL_CTX_sess_get_get_cb(a) == app_get,
-          "set NULL clears one kind only");
+    sets += 5;
+    check(SSL_CTX_sess_get_new_cb(a) == NULL && SSL_CTX_sess_get_get_cb(a) == NULL &&
+              SSL_CTX_sess_get_remove_cb(a) == NULL,
+          "setters not honoured: getters still NULL");
+    check(SSL_CTX_sess_get_new_cb(b) == NULL, "... for every ctx");
     return sets;
 }
 
@@ -183,7 +175,7 @@ static int check_null_ctx(void)
     check(SSL_CTX_sess_get_new_cb(NULL) == NULL, "get_new(NULL) = NULL");
     check(SSL_CTX_sess_get_remove_cb(NULL) == NULL, "get_remove(NULL) = NULL");
     check(SSL_CTX_sess_get_get_cb(NULL) == NULL, "get_get(NULL) = NULL");
-    check(SSL_CTX_sess_get_new_cb(FAKE_CTX_B) == app_new2, "NULL-ctx calls changed no record");
+    check(SSL_CTX_sess_get_new_cb(FAKE_CTX_B) == NULL, "NULL-ctx calls set nothing");
     return 6;
 }
 
@@ -196,8 +188,7 @@ static void check_nothing_counted(void)
     st.size = sizeof st;
     check(sesscb_stats(NULL, &st) == SESSCB_STATUS_OK && st.new_calls == 0 && st.remove_calls == 0,
           "process totals still zero");
-    check(sesscb_stats(FAKE_CTX_B, &st) == SESSCB_STATUS_NO_LIBSSL,
-          "sesscb_stats(recorded fake ctx) = NO_LIBSSL");
+    check(sesscb_stats(FAKE_CTX_B, &st) == SESSCB_STATUS_NO_LIBSSL, "sesscb_stats(set fake ctx) = NO_LIBSSL");
     check(openssl_loaded() == 0, "sesscb loaded no libssl/libcrypto");
 }
 
@@ -214,7 +205,7 @@ int main(int argc, char **argv)
     check_version(argc, argv);
     check_stats_without_libssl();
     check_stats_bad_sizes();
-    unresolved_sets = check_unresolved_records();
+    unresolved_sets = check_unresolved_not_honoured();
     bad_calls = check_null_ctx();
     check_nothing_counted();
 

@@ -247,18 +247,27 @@ static void s38_selfclear(void)
     SSL_CTX *ctx = h_server_ctx("ctx-f", 0, 0);
     long now = (long)time(NULL);
     struct h_counts c0, c1;
+    long serials[3];
     int i;
 
     ev("--- f: remove callback clearing itself during SSL_CTX_free");
     h_cfg_reset();
     s38_selfclear_calls = 0;
     SSL_CTX_sess_set_remove_cb(ctx, s38_rem_selfclear);
-    for (i = 0; i < 3; i++)
-        s38_add(ctx, s38_sess(now + i, 1000));
+    for (i = 0; i < 3; i++) {
+        SSL_SESSION *s = s38_sess(now + i, 1000);
+        serials[i] = h_serial(s);
+        s38_add(ctx, s);
+    }
     h_counts(&c0);
     h_ctx_free(ctx);
     h_counts(&c1);
     CHECK_EQ(s38_selfclear_calls, 1, "f: one report");
+    /* 4.0 calls the flush's callbacks newest first (ssl/ssl_sess.c
+     * SSL_CTX_flush_sessions_ex pops a stack), 3.x oldest first. */
+    CHECK_EQ(h_cfg[H_A].last_remove_serial, serials[h_version_at_least(0x40000000UL) ? 2 : 0],
+             "f: the report is about the %s session",
+             h_version_at_least(0x40000000UL) ? "newest (4.0)" : "oldest");
     CHECK_EQ(c1.sess_freed - c0.sess_freed, 3, "f: all 3 sessions still freed");
 }
 

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::config::{self, Config};
+use super::config::{self, Config, Mode};
 use super::keyring::Keyring;
 use super::lmdb::Tier;
 use super::{keysource, location};
@@ -38,10 +38,30 @@ pub fn active() -> bool {
     }
 }
 
+/// Whether new ctxs get the store's callbacks (mode auto or provide).
+pub fn provides() -> bool {
+    config().is_some_and(|c| matches!(c.mode, Mode::Auto | Mode::Provide))
+}
+
+/// Whether the store serves a ctx whose application set (`has_app`) or did
+/// not set its own callbacks.
+#[inline]
+pub fn serves(has_app: bool) -> bool {
+    active()
+        && config().is_some_and(|c| match c.mode {
+            Mode::Auto => true,
+            Mode::Augment => has_app,
+            Mode::Provide => !has_app,
+        })
+}
+
 /// The settings, read from the environment on first use. A bad value is
 /// reported once and leaves the store off.
 pub fn config() -> Option<&'static Config> {
     let config = CONFIG.get_or_init(|| {
+        if std::env::var_os("SESSCB_STORE").is_none_or(|v| v.is_empty() || v == "off") {
+            return None;
+        }
         let exe = std::env::current_exe().ok();
         let name = exe.as_ref().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("default");
         match config::from_vars(|name| std::env::var(name).ok(), name) {

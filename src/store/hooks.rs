@@ -21,7 +21,7 @@ use super::envelope::{self, Meta, Producer, Rejected};
 use super::lifetime::{self, SessionTimes};
 use super::openssl::{self, SessionApi};
 use super::subkeys::Subkeys;
-use crate::ffi::types::{Ssl, SslSession};
+use crate::ffi::types::{Ssl, SslCtx, SslSession};
 use crate::libssl::handle::Libssl;
 
 /// Outcome counters (process-wide).
@@ -62,6 +62,13 @@ fn count(counter: &AtomicU64) {
 #[inline]
 pub fn active() -> bool {
     engine::active()
+}
+
+/// Whether the store's mode covers a ctx whose application set callbacks
+/// (`has_app`) or set none.
+#[inline]
+pub fn serves(has_app: bool) -> bool {
+    engine::serves(has_app)
 }
 
 fn producer(api: &SessionApi) -> Producer {
@@ -130,13 +137,21 @@ fn put(rt: &Runtime, api: &SessionApi, id: &[u8], der: &[u8], auth: u64, expiry:
 /// After the application's get callback missed: the session stored under
 /// `id`, if an authentic, compatible, unexpired one is there.
 ///
+/// A ctx in `SSL_SESS_CACHE_OFF` (or client-only) mode is never served:
+/// OpenSSL still asks its get callback, but the application chose no cache.
+///
 /// # Safety
-/// `ssl` is OpenSSL's live argument; `lib` made it; `copy` is NULL or
-/// OpenSSL's live `int`.
-pub unsafe fn on_get(lib: &Libssl, ssl: *mut Ssl, id: &[u8], copy: *mut std::ffi::c_int) -> *mut SslSession {
+/// `ssl` is OpenSSL's live argument; `lib` made it; `session_ctx`, if
+/// known, is the live ctx OpenSSL consulted; `copy` is NULL or OpenSSL's
+/// live `int`.
+pub unsafe fn on_get(
+    lib: &Libssl, session_ctx: Option<*mut SslCtx>, ssl: *mut Ssl, id: &[u8], copy: *mut std::ffi::c_int,
+) -> *mut SslSession {
     let Some(api) = openssl::api(lib) else { return std::ptr::null_mut() };
-    // SAFETY: the caller guarantees `ssl`.
-    if id.is_empty() || !unsafe { api.is_server(ssl) } {
+    // SAFETY: the caller guarantees `ssl` and `session_ctx`.
+    let cache_on = session_ctx.is_none_or(|ctx| unsafe { api.server_cache_on(ctx) });
+    // SAFETY: as above.
+    if id.is_empty() || !cache_on || !unsafe { api.is_server(ssl) } {
         return std::ptr::null_mut();
     }
     let Some(rt) = engine::runtime() else { return std::ptr::null_mut() };

@@ -19,13 +19,13 @@
 
 pub mod cli;
 pub mod config;
-pub mod engine;
+pub(crate) mod engine;
 pub mod envelope;
-pub mod hooks;
+pub(crate) mod hooks;
 pub mod keyring;
 pub mod keysource;
 pub mod lifetime;
 pub mod lmdb;
 pub mod location;
-pub mod openssl;
+pub(crate) mod openssl;
 pub mod subkeys;

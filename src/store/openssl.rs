@@ -8,7 +8,7 @@
 use std::ffi::{CString, c_int, c_long, c_uint, c_void};
 use std::sync::OnceLock;
 
-use crate::ffi::types::{Ssl, SslSession};
+use crate::ffi::types::{Ssl, SslCtx, SslSession};
 use crate::libssl::handle::Libssl;
 use crate::sync::fork_aware_lock::ForkAwareLock;
 
@@ -18,6 +18,10 @@ const OP_NO_TICKET: u64 = 1 << 14;
 const OP_NO_ANTI_REPLAY: u64 = 1 << 24;
 const TLS1_3_VERSION: c_int = 0x0304;
 const CRYPTO_EX_INDEX_SSL_SESSION: c_int = 2;
+/// `SSL_CTRL_GET_SESS_CACHE_MODE` and `SSL_SESS_CACHE_SERVER`, the same in
+/// every line.
+const CTRL_GET_SESS_CACHE_MODE: c_int = 45;
+const SESS_CACHE_SERVER: c_long = 2;
 
 type GetExNewIndex =
     unsafe extern "C" fn(c_int, c_long, *mut c_void, *mut c_void, *mut c_void, *mut c_void) -> c_int;
@@ -26,7 +30,6 @@ type GetExNewIndex =
 pub struct SessionApi {
     i2d: unsafe extern "C" fn(*const SslSession, *mut *mut u8) -> c_int,
     d2i: unsafe extern "C" fn(*mut *mut SslSession, *mut *const u8, c_long) -> *mut SslSession,
-    free: unsafe extern "C" fn(*mut SslSession),
     get_id: unsafe extern "C" fn(*const SslSession, *mut c_uint) -> *const u8,
     get_time: unsafe extern "C" fn(*const SslSession) -> c_long,
     get_timeout: unsafe extern "C" fn(*const SslSession) -> c_long,
@@ -35,6 +38,7 @@ pub struct SessionApi {
     is_server: unsafe extern "C" fn(*const Ssl) -> c_int,
     options: unsafe extern "C" fn(*const Ssl) -> u64,
     max_early_data: unsafe extern "C" fn(*const Ssl) -> u32,
+    ctx_ctrl: unsafe extern "C" fn(*mut SslCtx, c_int, c_long, *mut c_void) -> c_long,
     set_ex_data: unsafe extern "C" fn(*mut SslSession, c_int, *mut c_void) -> c_int,
     get_ex_data: unsafe extern "C" fn(*const SslSession, c_int) -> *mut c_void,
     /// sesscb's SSL_SESSION ex_data index: the original authentication time.
@@ -105,7 +109,6 @@ fn resolve(lib: &Libssl) -> Option<SessionApi> {
     Some(SessionApi {
         i2d: sym!(c"i2d_SSL_SESSION"),
         d2i: sym!(c"d2i_SSL_SESSION"),
-        free: sym!(c"SSL_SESSION_free"),
         get_id: sym!(c"SSL_SESSION_get_id"),
         get_time: sym!(c"SSL_SESSION_get_time"),
         get_timeout: sym!(c"SSL_SESSION_get_timeout"),
@@ -114,6 +117,7 @@ fn resolve(lib: &Libssl) -> Option<SessionApi> {
         is_server: sym!(c"SSL_is_server"),
         options: sym!(c"SSL_get_options"),
         max_early_data: sym!(c"SSL_get_max_early_data"),
+        ctx_ctrl: sym!(c"SSL_CTX_ctrl"),
         set_ex_data: sym!(c"SSL_SESSION_set_ex_data"),
         get_ex_data: sym!(c"SSL_SESSION_get_ex_data"),
         auth_index,
@@ -136,6 +140,16 @@ impl SessionApi {
     pub unsafe fn is_server(&self, ssl: *const Ssl) -> bool {
         // SAFETY: the caller guarantees `ssl`.
         unsafe { (self.is_server)(ssl) == 1 }
+    }
+
+    /// Whether `ctx`'s session cache mode includes the server side
+    /// (`SSL_CTX_get_session_cache_mode(ctx) & SSL_SESS_CACHE_SERVER`).
+    ///
+    /// # Safety
+    /// `ctx` must be a live ctx of this libssl.
+    pub unsafe fn server_cache_on(&self, ctx: *mut SslCtx) -> bool {
+        // SAFETY: the caller guarantees `ctx`; this control only reads.
+        unsafe { (self.ctx_ctrl)(ctx, CTRL_GET_SESS_CACHE_MODE, 0, std::ptr::null_mut()) & SESS_CACHE_SERVER != 0 }
     }
 
     /// Whether a TLS 1.3 session on `ssl` can ever be asked of a get
@@ -217,15 +231,6 @@ impl SessionApi {
             (self.set_ex_data)(sess, self.auth_index, authenticated as usize as *mut c_void);
         }
         Some(sess)
-    }
-
-    /// Drops a session made by [`Self::from_der`] that will not be used.
-    ///
-    /// # Safety
-    /// `sess` must be a session this code owns.
-    pub unsafe fn free(&self, sess: *mut SslSession) {
-        // SAFETY: the caller owns `sess`.
-        unsafe { (self.free)(sess) }
     }
 }
 

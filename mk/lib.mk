@@ -3,6 +3,7 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 LIBDIR ?= $(PREFIX)/lib
+BINDIR ?= $(PREFIX)/bin
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' $(ROOT)/Cargo.toml | head -1)
@@ -75,8 +76,9 @@ lint:
 # Installs the library with its soname and symlinks, the header and a
 # pkg-config file.
 install: lib
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
 	install -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/libsesscb.so.$(VERSION)
+	install -m 0755 $(PROFILE_DIR)/sesscb $(DESTDIR)$(BINDIR)/sesscb
 	ln -sf libsesscb.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libsesscb.so
 	install -m 0644 include/sesscb.h $(DESTDIR)$(INCLUDEDIR)/sesscb.h
@@ -87,7 +89,7 @@ install: lib
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libsesscb.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libsesscb.so $(DESTDIR)$(INCLUDEDIR)/sesscb.h \
-	      $(DESTDIR)$(PKGCONFIGDIR)/sesscb.pc
+	      $(DESTDIR)$(PKGCONFIGDIR)/sesscb.pc $(DESTDIR)$(BINDIR)/sesscb
 
 # `make install` / `make uninstall` into a scratch DESTDIR: the files and
 # symlinks land where documented, pkg-config finds the library, a program
@@ -97,6 +99,7 @@ install-check: lib
 	@set -e; dest=$$(mktemp -d); trap 'rm -rf $$dest' EXIT; \
 	$(MAKE) --no-print-directory -s install DESTDIR=$$dest PREFIX=/opt/sesscb >/dev/null; \
 	lib=$$dest/opt/sesscb/lib; \
+	$$dest/opt/sesscb/bin/sesscb keygen $$dest/keyring >/dev/null; \
 	test -f $$lib/libsesscb.so.$(VERSION); \
 	test "$$(readlink $$lib/$(SONAME))" = libsesscb.so.$(VERSION); \
 	test "$$(readlink $$lib/libsesscb.so)" = $(SONAME); \
@@ -111,4 +114,4 @@ install-check: lib
 	$(MAKE) --no-print-directory -s uninstall DESTDIR=$$dest PREFIX=/opt/sesscb >/dev/null; \
 	left=$$(find $$dest/opt -type f -o -type l); \
 	[ -z "$$left" ] || { echo "install-check: uninstall left: $$left"; exit 1; }; \
-	echo "install-check: ok (soname + symlinks, header, sesscb.pc; linked program runs through sesscb; uninstall clean)"
+	echo "install-check: ok (soname + symlinks, header, sesscb.pc, the sesscb command; linked program runs through sesscb; uninstall clean)"

@@ -11,6 +11,6 @@ SONAME := libsesscb.so.0
 .PHONY: all lib test demo clean
 all: lib
 
-# openssl111.mk first: the others name $(OSSL111) in prerequisites.
-include mk/openssl111.mk
-include $(filter-out mk/openssl111.mk,$(sort $(wildcard mk/*.mk)))
+# The OpenSSL builds first: the others name $(OSSL111), $(OSSL35)... in prerequisites.
+include mk/openssl111.mk mk/openssl-lines.mk
+include $(filter-out mk/openssl111.mk mk/openssl-lines.mk,$(sort $(wildcard mk/*.mk)))

@@ -15,7 +15,7 @@
 #   target/bench/<build>/bench-plain    -lssl -lcrypto
 #   target/bench/<build>/bench-linked   -lsesscb (--no-as-needed) before -lssl
 # (bench-plain under LD_PRELOAD is the third variant). Uses ROOT, TARGET, LIB
-# from the top Makefile and OSSL111 from mk/openssl111.mk.
+# from the top Makefile and OSSL111, OSSL_<build>_* from mk/openssl111.mk.
 
 BENCH_SRC := $(ROOT)/bench/sesscb_bench.c
 BENCH_OUT := $(TARGET)/bench
@@ -25,23 +25,16 @@ BENCH_SYSLIBS := -lpthread -ldl
 BENCH_SESSCB := -L$(TARGET)/release -Wl,-rpath,$(TARGET)/release -Wl,--no-as-needed -lsesscb -Wl,--as-needed
 BENCH_PY ?= python3
 
-BENCH_sys_CPPFLAGS :=
-BENCH_sys_LDFLAGS :=
-BENCH_sys_DEPS :=
-BENCH_111_CPPFLAGS := -I$(OSSL111)/include
-BENCH_111_LDFLAGS := -L$(OSSL111)/lib -Wl,-rpath,$(OSSL111)/lib
-BENCH_111_DEPS := $(OSSL111)/lib/libssl.so.1.1
-
 define BENCH_BUILD
-$(BENCH_OUT)/$(1)/sesscb_bench.o: $(BENCH_SRC) $(BENCH_$(1)_DEPS)
+$(BENCH_OUT)/$(1)/sesscb_bench.o: $(BENCH_SRC) $(OSSL_$(1)_DEPS)
 	@mkdir -p $$(dir $$@)
-	$(BENCH_CC) $(BENCH_CFLAGS) $(BENCH_$(1)_CPPFLAGS) -c $$< -o $$@
+	$(BENCH_CC) $(BENCH_CFLAGS) $(OSSL_$(1)_CPPFLAGS) -c $$< -o $$@
 
 $(BENCH_OUT)/$(1)/bench-plain: $(BENCH_OUT)/$(1)/sesscb_bench.o
-	$(BENCH_CC) $$^ -o $$@ $(BENCH_$(1)_LDFLAGS) -lssl -lcrypto $(BENCH_SYSLIBS)
+	$(BENCH_CC) $$^ -o $$@ $(OSSL_$(1)_LDFLAGS) -lssl -lcrypto $(BENCH_SYSLIBS)
 
 $(BENCH_OUT)/$(1)/bench-linked: $(BENCH_OUT)/$(1)/sesscb_bench.o $(LIB)
-	$(BENCH_CC) $(BENCH_OUT)/$(1)/sesscb_bench.o -o $$@ $(BENCH_SESSCB) $(BENCH_$(1)_LDFLAGS) -lssl -lcrypto $(BENCH_SYSLIBS)
+	$(BENCH_CC) $(BENCH_OUT)/$(1)/sesscb_bench.o -o $$@ $(BENCH_SESSCB) $(OSSL_$(1)_LDFLAGS) -lssl -lcrypto $(BENCH_SYSLIBS)
 endef
 $(eval $(call BENCH_BUILD,sys))
 $(eval $(call BENCH_BUILD,111))

@@ -6,7 +6,8 @@
 #   make test-c          build everything, then run the differential runner
 #   make test-c-asan     runner with SESSCB_TEST_VARIANT=asan (ASan+UBSan linked, valgrind preload)
 #
-# Uses ROOT, TARGET, LIB from the top Makefile and OSSL111 from mk/openssl111.mk.
+# Uses ROOT, TARGET, LIB from the top Makefile and OSSL111, OSSL_<build>_* from
+# mk/openssl111.mk.
 # Every tests-c/scenarios/sNN_name.c is compiled in (wildcard) and gets a
 # SCENARIO(NN, sNN_name) line in the generated $(TC_TABLE), which
 # tests-c/scenarios.c turns into its table: a new scenario file is picked up
@@ -29,13 +30,6 @@ TC_SYSLIBS := -ldl -lpthread
 # programs reference none of its own symbols directly.
 TC_SESSCB := -L$(TARGET)/release -Wl,-rpath,$(TARGET)/release -Wl,--no-as-needed -lsesscb -Wl,--as-needed
 
-TC_sys_CPPFLAGS :=
-TC_sys_LDFLAGS :=
-TC_sys_DEPS :=
-TC_111_CPPFLAGS := -I$(OSSL111)/include
-TC_111_LDFLAGS := -L$(OSSL111)/lib -Wl,-rpath,$(OSSL111)/lib
-TC_111_DEPS := $(OSSL111)/lib/libssl.so.1.1
-
 # $(call tc_objs,build,variant) -> object list
 tc_objs = $(patsubst $(TC_SRC_DIR)/%.c,$(TC_OUT)/$(1)/obj-$(2)/%.o,$(TC_SRCS))
 
@@ -56,26 +50,26 @@ $(TC_TABLE): tc-table-always
 # temporary name and renamed, so a runner started concurrently never executes
 # a half-written file.
 define TC_BUILD
-$(TC_OUT)/$(1)/obj-std/%.o: $(TC_SRC_DIR)/%.c $(TC_HDRS) $(TC_$(1)_DEPS)
+$(TC_OUT)/$(1)/obj-std/%.o: $(TC_SRC_DIR)/%.c $(TC_HDRS) $(OSSL_$(1)_DEPS)
 	@mkdir -p $$(dir $$@)
-	$(TC_CC) $(TC_CFLAGS) $(TC_$(1)_CPPFLAGS) -c $$< -o $$@
+	$(TC_CC) $(TC_CFLAGS) $(OSSL_$(1)_CPPFLAGS) -c $$< -o $$@
 
-$(TC_OUT)/$(1)/obj-asan/%.o: $(TC_SRC_DIR)/%.c $(TC_HDRS) $(TC_$(1)_DEPS)
+$(TC_OUT)/$(1)/obj-asan/%.o: $(TC_SRC_DIR)/%.c $(TC_HDRS) $(OSSL_$(1)_DEPS)
 	@mkdir -p $$(dir $$@)
-	$(TC_CC) $(TC_CFLAGS) $(TC_ASAN_FLAGS) $(TC_$(1)_CPPFLAGS) -c $$< -o $$@
+	$(TC_CC) $(TC_CFLAGS) $(TC_ASAN_FLAGS) $(OSSL_$(1)_CPPFLAGS) -c $$< -o $$@
 
 $(TC_OUT)/$(1)/obj-std/scenarios.o $(TC_OUT)/$(1)/obj-asan/scenarios.o: $(TC_TABLE)
 
 $(TC_OUT)/$(1)/scenarios-plain: $(call tc_objs,$(1),std)
-	$(TC_CC) $(TC_CFLAGS) $$^ -o $$@.tmp $(TC_$(1)_LDFLAGS) -lssl -lcrypto $(TC_SYSLIBS)
+	$(TC_CC) $(TC_CFLAGS) $$^ -o $$@.tmp $(OSSL_$(1)_LDFLAGS) -lssl -lcrypto $(TC_SYSLIBS)
 	mv -f $$@.tmp $$@
 
 $(TC_OUT)/$(1)/scenarios-linked: $(call tc_objs,$(1),std) $(LIB)
-	$(TC_CC) $(TC_CFLAGS) $(call tc_objs,$(1),std) -o $$@.tmp $(TC_SESSCB) $(TC_$(1)_LDFLAGS) -lssl -lcrypto $(TC_SYSLIBS)
+	$(TC_CC) $(TC_CFLAGS) $(call tc_objs,$(1),std) -o $$@.tmp $(TC_SESSCB) $(OSSL_$(1)_LDFLAGS) -lssl -lcrypto $(TC_SYSLIBS)
 	mv -f $$@.tmp $$@
 
 $(TC_OUT)/$(1)/scenarios-asan: $(call tc_objs,$(1),asan) $(LIB)
-	$(TC_CC) $(TC_CFLAGS) $(TC_ASAN_FLAGS) $(call tc_objs,$(1),asan) -o $$@.tmp $(TC_SESSCB) $(TC_$(1)_LDFLAGS) -lssl -lcrypto $(TC_SYSLIBS)
+	$(TC_CC) $(TC_CFLAGS) $(TC_ASAN_FLAGS) $(call tc_objs,$(1),asan) -o $$@.tmp $(TC_SESSCB) $(OSSL_$(1)_LDFLAGS) -lssl -lcrypto $(TC_SYSLIBS)
 	mv -f $$@.tmp $$@
 endef
 # The 3.5, 3.6 and 4.0 lines (OSSLnn from mk/openssl-lines.mk). The 3.0 API

@@ -19,8 +19,9 @@
 # thread); unset, the scenarios' defaults apply (both runs take ~15 s on 2
 # cores under TSan).
 #
-# Uses TC_SRCS, TC_SRC_DIR, TC_OUT, TC_HDRS, TC_GEN, TC_TABLE, TC_*_CPPFLAGS/LDFLAGS/DEPS from
-# mk/tests-c.mk (included before this file) and LIB from the top Makefile.
+# Uses TC_SRCS, TC_SRC_DIR, TC_OUT, TC_HDRS, TC_GEN, TC_TABLE from mk/tests-c.mk
+# (included before this file), OSSL_*_CPPFLAGS/LDFLAGS/DEPS from
+# mk/openssl111.mk and LIB from the top Makefile.
 
 TSAN_CC ?= clang
 TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer -g -O1
@@ -33,34 +34,43 @@ TSAN_RUN_OPTIONS = halt_on_error=1 ignore_noninstrumented_modules=1 second_deadl
 
 tsan_objs = $(patsubst $(TC_SRC_DIR)/%.c,$(TC_OUT)/$(1)/obj-tsan/%.o,$(TC_SRCS))
 
+# $(call tsan_run_scenarios,KIND,BUILD,ANNOUNCE,MODE_CHECK,PASS_NOTE): the
+# recipe that runs each of TSAN_SCENARIOS with $(TC_OUT)/BUILD/scenarios-KIND
+# (log KIND-n.log beside it) and fails on a ThreadSanitizer report or a failed
+# scenario; ANNOUNCE non-empty prints each scenario first, MODE_CHECK non-empty
+# also fails a run without sesscb in the path. Written for use inside a
+# define that is $(eval $(call ...))'d, hence the doubled escapes.
+define tsan_run_scenarios
+@set -e; for n in $(TSAN_SCENARIOS); do \
+	  $(if $(3),echo "$(1)[$(2)]: scenario $$$$n";) out=$(TC_OUT)/$(2)/$(1)-$$$$n.log; \
+	  if env TSAN_OPTIONS="$(TSAN_RUN_OPTIONS)" $(if $(SESSCB_TSAN_ITERS),SESSCB_TEST_ITERS=$(SESSCB_TSAN_ITERS)) \
+	       $(TC_OUT)/$(2)/scenarios-$(1) $$$$n >$$$$out 2>&1; then rc=0; else rc=$$$$?; fi; \
+	  if grep -q 'WARNING: ThreadSanitizer' $$$$out; then \
+	    echo "$(1)[$(2)]: scenario $$$$n: ThreadSanitizer report (log: $$$$out)"; \
+	    sed -n '/WARNING: ThreadSanitizer/,/^SUMMARY/p' $$$$out | head -80; exit 1; fi; \
+	  if [ $$$$rc -ne 0 ] || ! grep -q '^RESULT PASS' $$$$out; then \
+	    echo "$(1)[$(2)]: scenario $$$$n failed (exit $$$$rc, log: $$$$out)"; \
+	    grep -E 'CHECK FAIL|RESULT|MODE' $$$$out | head -40; exit 1; fi; \
+	  $(if $(4),grep -q '^MODE sesscb' $$$$out || { echo "$(1)[$(2)]: sesscb not in the path"; exit 1; };) \
+	  echo "$(1)[$(2)]: scenario $$$$n: PASS, no ThreadSanitizer report$(5)"; \
+	done
+endef
+
 define TSAN_BUILD
-$(TC_OUT)/$(1)/obj-tsan/%.o: $(TC_SRC_DIR)/%.c $(TC_HDRS) $(TC_$(1)_DEPS)
+$(TC_OUT)/$(1)/obj-tsan/%.o: $(TC_SRC_DIR)/%.c $(TC_HDRS) $(OSSL_$(1)_DEPS)
 	@mkdir -p $$(dir $$@)
-	$(TSAN_CC) $(TSAN_FLAGS) $(TSAN_CFLAGS) $(TC_$(1)_CPPFLAGS) -c $$< -o $$@
+	$(TSAN_CC) $(TSAN_FLAGS) $(TSAN_CFLAGS) $(OSSL_$(1)_CPPFLAGS) -c $$< -o $$@
 
 $(TC_OUT)/$(1)/obj-tsan/scenarios.o: $(TC_TABLE)
 
 $(TC_OUT)/$(1)/scenarios-tsan: $(call tsan_objs,$(1)) $(LIB)
 	$(TSAN_CC) $(TSAN_FLAGS) $(call tsan_objs,$(1)) -o $$@ \
 	    -L$(TARGET)/release -Wl,-rpath,$(TARGET)/release -Wl,--no-as-needed -lsesscb -Wl,--as-needed \
-	    $(TC_$(1)_LDFLAGS) -lssl -lcrypto -ldl -lpthread
+	    $(OSSL_$(1)_LDFLAGS) -lssl -lcrypto -ldl -lpthread
 
 .PHONY: tsan-run-$(1)
 tsan-run-$(1): $(TC_OUT)/$(1)/scenarios-tsan $(TSAN_SUPP)
-	@set -e; for n in $(TSAN_SCENARIOS); do \
-	  echo "tsan[$(1)]: scenario $$$$n"; \
-	  out=$(TC_OUT)/$(1)/tsan-$$$$n.log; \
-	  if env TSAN_OPTIONS="$(TSAN_RUN_OPTIONS)" $(if $(SESSCB_TSAN_ITERS),SESSCB_TEST_ITERS=$(SESSCB_TSAN_ITERS)) \
-	       $(TC_OUT)/$(1)/scenarios-tsan $$$$n >$$$$out 2>&1; then rc=0; else rc=$$$$?; fi; \
-	  if grep -q 'WARNING: ThreadSanitizer' $$$$out; then \
-	    echo "tsan[$(1)]: scenario $$$$n: ThreadSanitizer report (log: $$$$out)"; \
-	    sed -n '/WARNING: ThreadSanitizer/,/^SUMMARY/p' $$$$out | head -80; exit 1; fi; \
-	  if [ $$$$rc -ne 0 ] || ! grep -q '^RESULT PASS' $$$$out; then \
-	    echo "tsan[$(1)]: scenario $$$$n failed (exit $$$$rc, log: $$$$out)"; \
-	    grep -E 'CHECK FAIL|RESULT|MODE' $$$$out | head -40; exit 1; fi; \
-	  grep -q '^MODE sesscb' $$$$out || { echo "tsan[$(1)]: sesscb not in the path"; exit 1; }; \
-	  echo "tsan[$(1)]: scenario $$$$n: PASS, no ThreadSanitizer report"; \
-	done
+	$(call tsan_run_scenarios,tsan,$(1),announce,mode-check)
 endef
 $(eval $(call TSAN_BUILD,sys))
 $(eval $(call TSAN_BUILD,111))
@@ -104,19 +114,8 @@ tsan-rs-run-$(1): tsan-rs-lib $(call tsan_objs,$(1)) $(TSAN_RS_SHIM) $(TSAN_SUPP
 	    -Wl,--export-dynamic-symbol=__tsan_memcpy -Wl,--export-dynamic-symbol=__tsan_memset \
 	    -Wl,--export-dynamic-symbol=__tsan_memmove \
 	    -L$(TSAN_RS_LIBDIR) -Wl,-rpath,$(TSAN_RS_LIBDIR) -Wl,--no-as-needed -lsesscb -Wl,--as-needed \
-	    $(TC_$(1)_LDFLAGS) -lssl -lcrypto -ldl -lpthread
-	@set -e; for n in $(TSAN_SCENARIOS); do \
-	  out=$(TC_OUT)/$(1)/tsan-rs-$$$$n.log; \
-	  if env TSAN_OPTIONS="$(TSAN_RUN_OPTIONS)" $(if $(SESSCB_TSAN_ITERS),SESSCB_TEST_ITERS=$(SESSCB_TSAN_ITERS)) \
-	       $(TC_OUT)/$(1)/scenarios-tsan-rs $$$$n >$$$$out 2>&1; then rc=0; else rc=$$$$?; fi; \
-	  if grep -q 'WARNING: ThreadSanitizer' $$$$out; then \
-	    echo "tsan-rs[$(1)]: scenario $$$$n: ThreadSanitizer report (log: $$$$out)"; \
-	    sed -n '/WARNING: ThreadSanitizer/,/^SUMMARY/p' $$$$out | head -80; exit 1; fi; \
-	  if [ $$$$rc -ne 0 ] || ! grep -q '^RESULT PASS' $$$$out; then \
-	    echo "tsan-rs[$(1)]: scenario $$$$n failed (exit $$$$rc, log: $$$$out)"; \
-	    grep -E 'CHECK FAIL|RESULT|MODE' $$$$out | head -40; exit 1; fi; \
-	  echo "tsan-rs[$(1)]: scenario $$$$n: PASS, no ThreadSanitizer report (sesscb instrumented)"; \
-	done
+	    $(OSSL_$(1)_LDFLAGS) -lssl -lcrypto -ldl -lpthread
+	$(call tsan_run_scenarios,tsan-rs,$(1),,, (sesscb instrumented))
 endef
 $(eval $(call TSAN_RS_BUILD,sys))
 $(eval $(call TSAN_RS_BUILD,111))

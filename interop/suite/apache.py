@@ -7,7 +7,7 @@ import signal
 import time
 
 from . import config as cfg
-from .checks import Run, check_poison, common_checks, compare, resolves_detail, server_started, sesscb_checks
+from .checks import Run, check_poison, compare, finish_checks, resolves_detail, server_started, sesscb_checks
 from .files import file_size, fill, read_from, read_text
 from .procs import Proc, base_env, children_of, drop_to, free_port, tool, wait_ports, wait_until
 from .report import R
@@ -50,11 +50,8 @@ def apache_run(tls, variant):
         apache_graceful(r, p, port, sess)
     finally:
         r.rc = p.stop(signal.SIGTERM, 20)
-    r.all_logs = read_text(os.path.join(d, "error.log")) + read_text(p.out_path)
-    common_checks(r, re.compile(r":(error|crit|alert|emerg)\]"))
-    if variant == "sesscb":
-        apache_trace_checks(r)
-    return r
+    logs = read_text(os.path.join(d, "error.log")) + read_text(p.out_path)
+    return finish_checks(r, logs, re.compile(r":(error|crit|alert|emerg)\]"), apache_trace_checks)
 
 
 def access_flags(access, mark, n):

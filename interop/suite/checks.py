@@ -84,6 +84,16 @@ def common_checks(r, error_re):
         R.check("%s: client ran" % r.name, False, e)
 
 
+def finish_checks(r, logs, error_re, trace_checks):
+    """After the server stopped: (c) on its logs, then for the sesscb variant
+    trace_checks(r), its (b); returns r."""
+    r.all_logs = logs
+    common_checks(r, error_re)
+    if r.variant == "sesscb":
+        trace_checks(r)
+    return r
+
+
 def sesscb_checks(r, libssl, min_server_ctxs=1, internal_cache=False, client_ordinals=()):
     """(b) for one sesscb run. internal_cache: the server also keeps
     OpenSSL's internal cache, so get callbacks only fire on internal misses."""

@@ -16,6 +16,7 @@ class Clients:
     def __init__(self, run_dir, variant):
         self.dir = run_dir
         self.variant = variant
+        self.openssl = "openssl"  # the s_client binary; s_server.py sets each build's own
         self.errors = []
         self.n = 0
 
@@ -46,7 +47,7 @@ class Clients:
         first = self.s_client_once(port, sni, "1.2", sess_out=sess, path=path)
         if first is None:
             return None
-        argv = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-servername", sni, "-CAfile", cfg.FX.ca,
+        argv = [self.openssl, "s_client", "-connect", "127.0.0.1:%d" % port, "-servername", sni, "-CAfile", cfg.FX.ca,
                 "-verify_return_error", "-tls1_2", "-no_ticket", "-sess_in", sess, "-reconnect"]
         rc, out, err = run(argv, env=self.env("s_client"), stdin=b"", timeout=30)
         flags = self.sclient_flags(out)
@@ -56,7 +57,7 @@ class Clients:
 
     def s_client_once(self, port, sni, tls, sess_in=None, sess_out=None, path="/"):
         """One connection with an HTTP request read to the server's close."""
-        argv = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-servername", sni, "-CAfile", cfg.FX.ca,
+        argv = [self.openssl, "s_client", "-connect", "127.0.0.1:%d" % port, "-servername", sni, "-CAfile", cfg.FX.ca,
                 "-verify_return_error", "-tls1_3" if tls == "1.3" else "-tls1_2", "-ign_eof"]
         if tls == "1.2":
             argv.append("-no_ticket")

@@ -3,6 +3,7 @@ the command line; every module reads them through this module at call time."""
 
 import os
 import re
+import subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.join(ROOT, "interop")
@@ -10,6 +11,20 @@ LIB = os.path.join(ROOT, "target", "release", "libsesscb.so")
 OSSL111 = os.path.join(ROOT, "target", "openssl-1.1.1w")
 OPENSSL111 = os.path.join(OSSL111, "bin", "openssl")
 TWOSSL_DIR = os.path.join(ROOT, "target", "interop", "twossl")
+
+
+def ossl_line(line):
+    """Install prefix of an OpenSSL line's build (3.5, 3.6, 4.0), as
+    mk/openssl-lines.mk names it: scripts/build-openssl.sh --prefix, which
+    builds nothing. "" when the script cannot say."""
+    script = os.path.join(ROOT, "scripts", "build-openssl.sh")
+    try:
+        return subprocess.run([script, "--prefix", line], capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+OSSL35, OSSL36, OSSL40 = ossl_line("3.5"), ossl_line("3.6"), ossl_line("4.0")
 DROPIN = os.path.join(ROOT, "contrib", "systemd", "sesscb.conf")
 PYTHON = "/usr/bin/python3"
 SBIN = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]

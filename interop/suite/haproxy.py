@@ -6,7 +6,7 @@ import re
 import signal
 
 from . import config as cfg
-from .checks import Run, check_proxy, common_checks, compare, proxy_equiv, server_started, sesscb_checks
+from .checks import Run, check_proxy, compare, finish_checks, proxy_equiv, server_started, sesscb_checks
 from .checks import standard_battery
 from .clients import body_flags
 from .dropin import dropin_env
@@ -30,11 +30,8 @@ def haproxy_run(tls, variant):
         haproxy_battery(r, port)
     finally:
         r.rc = p.stop(signal.SIGUSR1, 20)  # soft stop
-    r.all_logs = read_text(p.out_path)
-    common_checks(r, re.compile(r"\[(ALERT|WARNING)\]|SSL handshake failure"))
-    if variant == "sesscb":
-        sesscb_checks(r, "libssl.so.3", min_server_ctxs=2)
-    return r
+    return finish_checks(r, read_text(p.out_path), re.compile(r"\[(ALERT|WARNING)\]|SSL handshake failure"),
+                         lambda r: sesscb_checks(r, "libssl.so.3", min_server_ctxs=2))
 
 
 def haproxy_battery(r, port):

@@ -7,7 +7,7 @@ import signal
 import time
 
 from . import config as cfg
-from .checks import Run, check_proxy, common_checks, compare, proxy_equiv, server_started, sesscb_checks
+from .checks import Run, check_proxy, compare, finish_checks, proxy_equiv, server_started, sesscb_checks
 from .checks import standard_battery
 from .clients import body_flags
 from .files import fill, read_text
@@ -45,11 +45,8 @@ def nginx_run(tls, variant):
         nginx_reload(r, p, port, [tool("nginx"), "-p", d, "-c", conf, "-s", "reload"], env, sess)
     finally:
         r.rc = p.stop(signal.SIGQUIT, 20)
-    r.all_logs = read_text(os.path.join(d, "error.log")) + read_text(p.out_path)
-    common_checks(r, re.compile(r"\[(error|crit|alert|emerg)\]"))
-    if variant == "sesscb":
-        nginx_trace_checks(r)
-    return r
+    logs = read_text(os.path.join(d, "error.log")) + read_text(p.out_path)
+    return finish_checks(r, logs, re.compile(r"\[(error|crit|alert|emerg)\]"), nginx_trace_checks)
 
 
 def nginx_battery(r, port):

@@ -10,7 +10,7 @@ import socket
 import time
 
 from . import config as cfg
-from .checks import Run, check_poison, common_checks, compare, server_started, sesscb_checks
+from .checks import Run, check_poison, compare, finish_checks, server_started, sesscb_checks
 from .dropin import dropin_env
 from .files import file_size, fill, read_from, read_text
 from .procs import Proc, base_env, drop_to, free_port, tool, user_group, wait_until
@@ -53,13 +53,11 @@ def stunnel_run(tls, variant):
         # they close logs "pthread_join() failed" (seen plain and sesscb).
         wait_until(lambda: connections_closed(logf), 5)
         r.rc = p.stop(signal.SIGTERM, 15)
-    r.all_logs = read_text(logf) + read_text(os.path.join(d, "stderr.log"))
-    common_checks(r, re.compile(r"LOG[0-3]\["))
-    if variant == "sesscb":
-        # stunnel keeps OpenSSL's internal cache too, and sets all three
-        # callbacks on the [cli] ctx as well (the second one configured).
-        sesscb_checks(r, "libssl.so.3", min_server_ctxs=1, internal_cache=True, client_ordinals=(1,))
-    return r
+    logs = read_text(logf) + read_text(os.path.join(d, "stderr.log"))
+    # stunnel keeps OpenSSL's internal cache too, and sets all three
+    # callbacks on the [cli] ctx as well (the second one configured).
+    return finish_checks(r, logs, re.compile(r"LOG[0-3]\["), lambda r: sesscb_checks(
+        r, "libssl.so.3", min_server_ctxs=1, internal_cache=True, client_ordinals=(1,)))
 
 
 def accepted_since(logf, mark, n):

@@ -1,10 +1,11 @@
 /*
  * interop/twossl/exercise.h -- one OpenSSL's session-callback workout.
  *
- * Included (static everything) by main.c, compiled against the system
- * OpenSSL 3, and by plugin.c, compiled against OpenSSL 1.1.1w: each copy
- * uses only the OpenSSL it was compiled and linked against, with its own
- * callbacks, its own application-side cache and its own counters.
+ * Included (static everything) by main.c, compiled against one OpenSSL
+ * (system 3.0 or 3.5), and by plugin.c, compiled against another (1.1.1w or
+ * 4.0): each copy uses only the OpenSSL it was compiled and linked against,
+ * with its own callbacks, its own application-side cache and its own
+ * counters.
  *
  * Trace rules (the driver diffs stdout of a plain run and an LD_PRELOAD run):
  * stdout is deterministic -- no pointers, times or pids; every callback
@@ -39,7 +40,7 @@
 #define EX_MAX_SESS 32
 
 struct ex_state {
-    const char *tag;      /* "sys" or "111": prefix of every trace line */
+    const char *tag;      /* "sys", "35", "111", "40": prefix of every trace line */
     const char *soname;   /* the libssl this copy is linked against */
     int checks, failed;
     /* application-side server cache (external only) */
@@ -226,6 +227,19 @@ static void ex_report_path(SSL_CTX *ctx)
     }
 }
 
+/* Prints which functions the server getters return (a line the runs
+ * compare) and checks they are the application's callbacks. */
+static void ex_check_srv_getters(SSL_CTX *ctx, const char *what)
+{
+    EX_OUT("srv getters new=%s get=%s remove=%s",
+           ex_which((void *)SSL_CTX_sess_get_new_cb(ctx), (void *)ex_srv_new),
+           ex_which((void *)SSL_CTX_sess_get_get_cb(ctx), (void *)ex_srv_get),
+           ex_which((void *)SSL_CTX_sess_get_remove_cb(ctx), (void *)ex_srv_remove));
+    EX_CHECK(SSL_CTX_sess_get_new_cb(ctx) == ex_srv_new && SSL_CTX_sess_get_get_cb(ctx) == ex_srv_get
+                 && SSL_CTX_sess_get_remove_cb(ctx) == ex_srv_remove,
+             what);
+}
+
 static SSL_CTX *ex_server_ctx(int version, const char *cert, const char *key)
 {
     SSL_CTX *ctx = ex_bare_server_ctx(version, cert, key);
@@ -238,15 +252,15 @@ static SSL_CTX *ex_server_ctx(int version, const char *cert, const char *key)
     SSL_CTX_sess_set_remove_cb(ctx, ex_srv_remove);
     ex_snap(ctx, &after);
     EX_CHECK(ex_snap_equal(&before, &after), "server setters leave the rest of the SSL_CTX untouched");
-    EX_OUT("srv getters new=%s get=%s remove=%s",
-           ex_which((void *)SSL_CTX_sess_get_new_cb(ctx), (void *)ex_srv_new),
-           ex_which((void *)SSL_CTX_sess_get_get_cb(ctx), (void *)ex_srv_get),
-           ex_which((void *)SSL_CTX_sess_get_remove_cb(ctx), (void *)ex_srv_remove));
-    EX_CHECK(SSL_CTX_sess_get_new_cb(ctx) == ex_srv_new && SSL_CTX_sess_get_get_cb(ctx) == ex_srv_get
-                 && SSL_CTX_sess_get_remove_cb(ctx) == ex_srv_remove,
-             "server getters return the application's callbacks");
+    ex_check_srv_getters(ctx, "server getters return the application's callbacks");
     ex_report_path(ctx);
     return ctx;
+}
+
+/* ex_connect's result as the runs print it. */
+static const char *ex_outcome(int r)
+{
+    return r == 1 ? "resumed" : r == 0 ? "full" : "failed";
 }
 
 static SSL_CTX *ex_client_ctx(int version)
@@ -333,6 +347,19 @@ out:
     EX_OUT("%s: srv new=%d get=%d hit=%d remove=%d cli new=%d remove=%d cached=%d", step, EX.srv_new,       \
            EX.srv_get, EX.srv_get_hit, EX.srv_remove, EX.cli_new, EX.cli_remove, EX.ncache)
 
+/* Frees the application's cache, both ctxs and the client's last session. */
+static void ex_free_all(SSL_CTX *sctx, SSL_CTX *cctx)
+{
+    while (EX.ncache > 0)
+        SSL_SESSION_free(EX.cache[--EX.ncache].sess);
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
+    if (EX.client_sess) {
+        SSL_SESSION_free(EX.client_sess);
+        EX.client_sess = NULL;
+    }
+}
+
 static void ex_reset_counts(void)
 {
     EX.srv_new = EX.srv_get = EX.srv_get_hit = EX.srv_remove = EX.cli_new = EX.cli_remove = 0;
@@ -360,7 +387,7 @@ static void ex_round(int version, const char *cert, const char *key)
 
     /* 1. full handshake */
     r = ex_connect(sctx, cctx, NULL, tls13);
-    EX_OUT("conn1 %s", r == 1 ? "resumed" : r == 0 ? "full" : "failed");
+    EX_OUT("conn1 %s", ex_outcome(r));
     EX_COUNTS("after conn1");
     snprintf(what, sizeof what, "%s full handshake: srv new=%d, cli new=%d, no get/remove", v, tls13 ? 2 : 1, tls13 ? 2 : 1);
     EX_CHECK(r == 0 && EX.srv_new == (tls13 ? 2 : 1) && EX.cli_new == (tls13 ? 2 : 1) && EX.srv_get == 0
@@ -370,7 +397,7 @@ static void ex_round(int version, const char *cert, const char *key)
     /* 2. resumption with the client's latest session */
     ex_reset_counts();
     r = ex_connect(sctx, cctx, EX.client_sess, tls13);
-    EX_OUT("conn2 %s", r == 1 ? "resumed" : r == 0 ? "full" : "failed");
+    EX_OUT("conn2 %s", ex_outcome(r));
     EX_COUNTS("after conn2");
     snprintf(what, sizeof what, "%s resumption: 1 srv get hit, srv new=%d, cli new=%d, cli remove=%d", v,
              tls13 ? 1 : 0, tls13 ? 1 : 0, tls13 ? 1 : 0);
@@ -399,7 +426,7 @@ static void ex_round(int version, const char *cert, const char *key)
     /* 4. resumption attempt must miss */
     ex_reset_counts();
     r = ex_connect(sctx, cctx, EX.client_sess, tls13);
-    EX_OUT("conn3 %s", r == 1 ? "resumed" : r == 0 ? "full" : "failed");
+    EX_OUT("conn3 %s", ex_outcome(r));
     EX_COUNTS("after conn3");
     snprintf(what, sizeof what, "%s removed session: 1 srv get miss, full handshake", v);
     EX_CHECK(r == 0 && EX.srv_get == 1 && EX.srv_get_hit == 0 && EX.srv_new == (tls13 ? 2 : 1), what);
@@ -410,7 +437,7 @@ static void ex_round(int version, const char *cert, const char *key)
     EX_CHECK(SSL_CTX_sess_get_new_cb(sctx) == NULL && ex_real_new_cb(sctx) == NULL,
              "set_new_cb(NULL): getter and real field are NULL");
     r = ex_connect(sctx, cctx, NULL, tls13);
-    EX_OUT("conn4 %s", r == 1 ? "resumed" : r == 0 ? "full" : "failed");
+    EX_OUT("conn4 %s", ex_outcome(r));
     EX_COUNTS("after conn4");
     EX_CHECK(r == 0 && EX.srv_new == 0, "no server new callback after clearing it");
     SSL_CTX_sess_set_new_cb(sctx, ex_srv_new);
@@ -418,14 +445,7 @@ static void ex_round(int version, const char *cert, const char *key)
 
     /* 6. teardown: the app frees its own cache; ctx free flushes nothing */
     ex_reset_counts();
-    while (EX.ncache > 0)
-        SSL_SESSION_free(EX.cache[--EX.ncache].sess);
-    SSL_CTX_free(sctx);
-    SSL_CTX_free(cctx);
-    if (EX.client_sess) {
-        SSL_SESSION_free(EX.client_sess);
-        EX.client_sess = NULL;
-    }
+    ex_free_all(sctx, cctx);
     EX_COUNTS("after free");
     EX_CHECK(EX.srv_remove == 0 && EX.cli_remove == 0, "SSL_CTX_free of an external-only cache: no remove callbacks");
 }
@@ -442,18 +462,12 @@ __attribute__((unused)) static void ex_tail_check(SSL_CTX *sctx)
         return;
     }
     ex_report_path(sctx);
-    EX_OUT("srv getters new=%s get=%s remove=%s",
-           ex_which((void *)SSL_CTX_sess_get_new_cb(sctx), (void *)ex_srv_new),
-           ex_which((void *)SSL_CTX_sess_get_get_cb(sctx), (void *)ex_srv_get),
-           ex_which((void *)SSL_CTX_sess_get_remove_cb(sctx), (void *)ex_srv_remove));
-    EX_CHECK(SSL_CTX_sess_get_new_cb(sctx) == ex_srv_new && SSL_CTX_sess_get_get_cb(sctx) == ex_srv_get
-                 && SSL_CTX_sess_get_remove_cb(sctx) == ex_srv_remove,
-             "getters return the application's callbacks");
+    ex_check_srv_getters(sctx, "getters return the application's callbacks");
     cctx = ex_client_ctx(TLS1_2_VERSION);
     r = ex_connect(sctx, cctx, NULL, 0);
-    EX_OUT("conn1 %s", r == 1 ? "resumed" : r == 0 ? "full" : "failed");
+    EX_OUT("conn1 %s", ex_outcome(r));
     r = r == 0 ? ex_connect(sctx, cctx, EX.client_sess, 0) : -1;
-    EX_OUT("conn2 %s", r == 1 ? "resumed" : r == 0 ? "full" : "failed");
+    EX_OUT("conn2 %s", ex_outcome(r));
     if (EX.ncache == 1) {
         SSL_SESSION *victim = EX.cache[0].sess;
         SSL_SESSION_up_ref(victim);
@@ -464,14 +478,7 @@ __attribute__((unused)) static void ex_tail_check(SSL_CTX *sctx)
     EX_CHECK(r == 1 && EX.srv_new == 1 && EX.srv_get == 1 && EX.srv_get_hit == 1 && EX.srv_remove == 1
                  && EX.ncache == 0,
              "full, resumed, removed: srv new=1 get=1 hit=1 remove=1");
-    while (EX.ncache > 0)
-        SSL_SESSION_free(EX.cache[--EX.ncache].sess);
-    SSL_CTX_free(sctx);
-    SSL_CTX_free(cctx);
-    if (EX.client_sess) {
-        SSL_SESSION_free(EX.client_sess);
-        EX.client_sess = NULL;
-    }
+    ex_free_all(sctx, cctx);
     EX_OUT("result: %d checks, %d failed", EX.checks, EX.failed);
 }
 

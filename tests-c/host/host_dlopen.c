@@ -4,8 +4,8 @@
  * dlopen()s libssl (HOST_LIBSSL, or argv[1]) with RTLD_LOCAL|RTLD_NOW and
  * resolves every OpenSSL function it needs with dlsym(handle, ...) -- except
  * the six session-callback functions, which it references by their plain
- * names, declared by <openssl/ssl.h> and made weak here. The dynamic linker
- * binds those references from the global scope:
+ * names, declared by <openssl/ssl.h> and made weak by weak_six.h. The
+ * dynamic linker binds those references from the global scope:
  *   - under LD_PRELOAD=libsesscb.so they bind to sesscb ("PATH sesscb"),
  *     which must then find the real libssl although dlsym(RTLD_NEXT) cannot
  *     see a local library;
@@ -24,12 +24,7 @@
  */
 #include "tls_core.c"
 
-#pragma weak SSL_CTX_sess_set_new_cb
-#pragma weak SSL_CTX_sess_set_remove_cb
-#pragma weak SSL_CTX_sess_set_get_cb
-#pragma weak SSL_CTX_sess_get_new_cb
-#pragma weak SSL_CTX_sess_get_remove_cb
-#pragma weak SSL_CTX_sess_get_get_cb
+#include "weak_six.h"
 
 #ifndef HOST_LIBSSL
 #define HOST_LIBSSL "libssl.so.3"

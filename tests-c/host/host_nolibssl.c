@@ -22,12 +22,7 @@
 
 #include "sesscb.h"
 
-#pragma weak SSL_CTX_sess_set_new_cb
-#pragma weak SSL_CTX_sess_set_remove_cb
-#pragma weak SSL_CTX_sess_set_get_cb
-#pragma weak SSL_CTX_sess_get_new_cb
-#pragma weak SSL_CTX_sess_get_remove_cb
-#pragma weak SSL_CTX_sess_get_get_cb
+#include "weak_six.h"
 #pragma weak sesscb_version
 #pragma weak sesscb_stats
 

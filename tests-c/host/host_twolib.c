@@ -26,12 +26,7 @@
  */
 #include "tls_core.c"
 
-#pragma weak SSL_CTX_sess_set_new_cb
-#pragma weak SSL_CTX_sess_set_remove_cb
-#pragma weak SSL_CTX_sess_set_get_cb
-#pragma weak SSL_CTX_sess_get_new_cb
-#pragma weak SSL_CTX_sess_get_remove_cb
-#pragma weak SSL_CTX_sess_get_get_cb
+#include "weak_six.h"
 
 /* The six: the plain names when bound (sesscb), else the owner's. */
 static int bind_six(void *owner)
@@ -46,7 +41,10 @@ static int bind_six(void *owner)
     return !h_failed();
 }
 
-/* Setters and getters on a ctx of the second libssl. */
+/* Setters and getters on a ctx of the second libssl. Plain OpenSSL honours
+ * them; through sesscb, which cannot identify that libssl, the setters are
+ * not honoured and the getters answer NULL, so the application can see its
+ * callbacks are not in place (README, "Deviations"). */
 static void getters_case(void)
 {
     SSL_CTX *ctx = server_ctx();
@@ -54,10 +52,15 @@ static void getters_case(void)
     if (ctx == NULL)
         return;
     set_all(ctx);
-    check(getters_match(ctx), "getters return the application's pointers");
-    O->set_new(ctx, NULL);
-    check(O->get_new(ctx) == NULL && O->get_get(ctx) == cb_get && O->get_remove(ctx) == cb_remove,
-          "set NULL clears that kind only");
+    if (in_sesscb((void *)O->set_new)) {
+        check(O->get_new(ctx) == NULL && O->get_get(ctx) == NULL && O->get_remove(ctx) == NULL,
+              "unattributed ctx: setters not honoured, getters NULL");
+    } else {
+        check(getters_match(ctx), "getters return the application's pointers");
+        O->set_new(ctx, NULL);
+        check(O->get_new(ctx) == NULL && O->get_get(ctx) == cb_get && O->get_remove(ctx) == cb_remove,
+              "set NULL clears that kind only");
+    }
     F(SSL_CTX_free)(ctx);
     printf("GETTERS done\n");
 }

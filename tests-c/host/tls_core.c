@@ -412,6 +412,21 @@ struct hs_result {
     size_t master_key_len;
 };
 
+/* Advances ssl's handshake by one step unless *done; 0 on a fatal error. */
+static int handshake_step(SSL *ssl, int *done)
+{
+    int ret, err;
+    if (*done)
+        return 1;
+    ret = F(SSL_do_handshake)(ssl);
+    if (ret == 1) {
+        *done = 1;
+        return 1;
+    }
+    err = F(SSL_get_error)(ssl, ret);
+    return err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE;
+}
+
 /* One in-memory handshake (bounded), then a clean bidirectional shutdown
  * (so SSL_free does not mark the session bad). */
 static struct hs_result handshake(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *resume)
@@ -419,7 +434,7 @@ static struct hs_result handshake(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *res
     struct hs_result r;
     SSL *s = NULL, *c = NULL;
     BIO *bs = NULL, *bc = NULL;
-    int sdone = 0, cdone = 0, i, ret, err;
+    int sdone = 0, cdone = 0, i;
 
     memset(&r, 0, sizeof(r));
     s = F(SSL_new)(sctx);
@@ -432,22 +447,9 @@ static struct hs_result handshake(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *res
     F(SSL_set_connect_state)(c);
     if (resume != NULL && F(SSL_set_session)(c, resume) != 1)
         goto out;
-    for (i = 0; i < 64 && !(sdone && cdone); i++) {
-        if (!cdone) {
-            ret = F(SSL_do_handshake)(c);
-            if (ret == 1)
-                cdone = 1;
-            else if ((err = F(SSL_get_error)(c, ret)) != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
-                goto out;
-        }
-        if (!sdone) {
-            ret = F(SSL_do_handshake)(s);
-            if (ret == 1)
-                sdone = 1;
-            else if ((err = F(SSL_get_error)(s, ret)) != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
-                goto out;
-        }
-    }
+    for (i = 0; i < 64 && !(sdone && cdone); i++)
+        if (!handshake_step(c, &cdone) || !handshake_step(s, &sdone))
+            goto out;
     if (!(sdone && cdone))
         goto out;
     r.ok = 1;

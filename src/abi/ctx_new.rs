@@ -7,9 +7,9 @@
 
 use std::ffi::{c_char, c_void};
 
+use super::ctx_free;
 use crate::dispatch::trampolines::TRAMPOLINES;
 use crate::ffi::types::SslCtx;
-use super::ctx_free;
 use crate::libssl::{ctx_new, resolver};
 use crate::registry::set_get;
 use crate::store::engine;

@@ -152,7 +152,8 @@ pub unsafe fn on_get(
     let Some(app) = callbacks::get_from_address(address) else {
         // A ctx the store provides for (or a racing clear: then a miss with
         // `*copy` untouched, as the store is not asked).
-        return std::panic::catch_unwind(|| from_store(slot, ssl, data, len, copy)).unwrap_or(std::ptr::null_mut());
+        return std::panic::catch_unwind(|| from_store(slot, ssl, data, len, copy))
+            .unwrap_or(std::ptr::null_mut());
     };
     let tracing = log::enabled();
     // The value OpenSSL preset, read only for the trace.
@@ -162,8 +163,8 @@ pub unsafe fn on_get(
     // including the very same `copy` pointer.
     let mut session = unsafe { app(ssl, data, len, copy) };
     if session.is_null() && store::active() {
-        session =
-            std::panic::catch_unwind(|| from_store(slot, ssl, data, len, copy)).unwrap_or(std::ptr::null_mut());
+        session = std::panic::catch_unwind(|| from_store(slot, ssl, data, len, copy))
+            .unwrap_or(std::ptr::null_mut());
     }
     let _ = std::panic::catch_unwind(|| {
         let hit = !session.is_null();
@@ -181,7 +182,13 @@ pub unsafe fn on_get(
 }
 
 /// The shared store's answer when the application's get callback missed.
-fn from_store(slot: Option<usize>, ssl: *mut Ssl, data: *const c_uchar, len: c_int, copy: *mut c_int) -> *mut SslSession {
+fn from_store(
+    slot: Option<usize>,
+    ssl: *mut Ssl,
+    data: *const c_uchar,
+    len: c_int,
+    copy: *mut c_int,
+) -> *mut SslSession {
     if !store_serves(slot) {
         return std::ptr::null_mut();
     }

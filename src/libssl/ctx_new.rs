@@ -17,8 +17,11 @@ use crate::ffi::types::SslCtx;
 pub type CtxNewFn = unsafe extern "C" fn(*const c_void) -> *mut SslCtx;
 pub type CtxNewExFn = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_void) -> *mut SslCtx;
 
-/// (libssl load base, SSL_CTX_new, SSL_CTX_new_ex or 0) per libssl seen.
-static SEEN: [[AtomicUsize; 3]; 4] = [const { [const { AtomicUsize::new(0) }; 3] }; 4];
+/// (SSL_METHOD address, SSL_CTX_new, SSL_CTX_new_ex or 0) per method seen.
+/// Keyed by the method, not its libssl, so only a method's first ctx asks
+/// the loader (`dladdr` takes the loader's lock: a ctx made in a child forked
+/// while another thread held it must not need it).
+static SEEN: [[AtomicUsize; 3]; 16] = [const { [const { AtomicUsize::new(0) }; 3] }; 16];
 
 /// The real `SSL_CTX_new` of the libssl that owns `method`, else of the
 /// next libssl after sesscb (a NULL or unknown method: OpenSSL answers).
@@ -36,27 +39,28 @@ pub fn real_new_ex(method: *const c_void) -> Option<CtxNewExFn> {
 }
 
 fn real_pair(method: *const c_void) -> Option<(usize, usize)> {
-    let Some((base, path)) = owner(method) else {
-        return next_after_sesscb();
-    };
+    let key = method as usize;
     for entry in &SEEN {
-        if entry[0].load(Ordering::Acquire) == base {
+        if entry[0].load(Ordering::Acquire) == key && key != 0 {
             return Some((entry[1].load(Ordering::Relaxed), entry[2].load(Ordering::Relaxed)));
         }
     }
-    let found = in_object(path)?;
+    let found = match owner(method) {
+        Some(path) => in_object(path)?,
+        None => return next_after_sesscb(),
+    };
     // Remember it in a free entry; racing writers store the same values.
     if let Some(entry) = SEEN.iter().find(|e| e[0].load(Ordering::Acquire) == 0) {
         entry[1].store(found.0, Ordering::Relaxed);
         entry[2].store(found.1, Ordering::Relaxed);
-        entry[0].store(base, Ordering::Release);
+        entry[0].store(key, Ordering::Release);
     }
     Some(found)
 }
 
-/// The object holding `method`: its load base and path (None for NULL or
-/// an address in no object).
-fn owner(method: *const c_void) -> Option<(usize, &'static CStr)> {
+/// The path of the object holding `method` (None for NULL or an address in
+/// no object).
+fn owner(method: *const c_void) -> Option<&'static CStr> {
     if method.is_null() {
         return None;
     }
@@ -68,7 +72,7 @@ fn owner(method: *const c_void) -> Option<(usize, &'static CStr)> {
     }
     // SAFETY: dli_fname is a NUL-terminated string the loader keeps while
     // the object stays loaded (libssl is never unloaded under a live method).
-    Some((info.dli_fbase as usize, unsafe { CStr::from_ptr(info.dli_fname) }))
+    Some(unsafe { CStr::from_ptr(info.dli_fname) })
 }
 
 /// `SSL_CTX_new`/`_ex` as the object at `path` (already loaded) sees them.
@@ -79,17 +83,23 @@ fn in_object(path: &CStr) -> Option<(usize, usize)> {
         return None;
     }
     // SAFETY: dlsym on a live handle with C string literals.
-    let (new, new_ex) = unsafe { (libc::dlsym(handle, c"SSL_CTX_new".as_ptr()), libc::dlsym(handle, c"SSL_CTX_new_ex".as_ptr())) };
+    let (new, new_ex) = unsafe {
+        (libc::dlsym(handle, c"SSL_CTX_new".as_ptr()), libc::dlsym(handle, c"SSL_CTX_new_ex".as_ptr()))
+    };
     let own = own_base();
     let usable = |p: *mut c_void| !p.is_null() && object_base(p) != own;
-    usable(new).then(|| (new as usize, if usable(new_ex) { new_ex as usize } else { 0 }))
+    usable(new).then_some((new as usize, if usable(new_ex) { new_ex as usize } else { 0 }))
 }
 
 fn next_after_sesscb() -> Option<(usize, usize)> {
     // SAFETY: dlsym(RTLD_NEXT) with C string literals from sesscb's code.
-    let (new, new_ex) =
-        unsafe { (libc::dlsym(libc::RTLD_NEXT, c"SSL_CTX_new".as_ptr()), libc::dlsym(libc::RTLD_NEXT, c"SSL_CTX_new_ex".as_ptr())) };
-    (!new.is_null()).then(|| (new as usize, new_ex as usize))
+    let (new, new_ex) = unsafe {
+        (
+            libc::dlsym(libc::RTLD_NEXT, c"SSL_CTX_new".as_ptr()),
+            libc::dlsym(libc::RTLD_NEXT, c"SSL_CTX_new_ex".as_ptr()),
+        )
+    };
+    (!new.is_null()).then_some((new as usize, new_ex as usize))
 }
 
 fn object_base(address: *mut c_void) -> usize {

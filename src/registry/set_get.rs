@@ -195,7 +195,7 @@ unsafe fn is_being_freed(lib: &Libssl, ctx: *mut SslCtx, trampolines: Trampoline
 }
 
 /// The store's provide mode: a ctx just made, whose application has set no
-/// callbacks yet, gets this slot's trampolines in all three fields with no
+/// callbacks yet, gets this slot's new and get trampolines with no
 /// application callback behind them, so the store sees its sessions; its
 /// getters still answer NULL, as the application set nothing. A callback
 /// the application sets later takes its place in the slot (augment). With
@@ -207,7 +207,9 @@ pub unsafe fn provide(ctx: *mut SslCtx, trampolines: Trampolines) {
     // SAFETY: the caller guarantees `ctx`.
     let Some(lib) = (unsafe { resolver::for_ctx(ctx, 0) }) else { return };
     let Some(slot) = slots::find(ctx).or_else(|| attach(lib, ctx)) else { return };
-    for kind in Kind::ALL {
+    // New and get only: removes never reach the store, and a remove
+    // callback's mere presence changes what OpenSSL does.
+    for kind in [Kind::New, Kind::Get] {
         // SAFETY: `ctx` is a live ctx of `lib` (it owns it).
         unsafe {
             if lib.get(kind, ctx) == 0 {

@@ -53,12 +53,9 @@ fn keygen(args: &[String]) -> Result<String, Failure> {
 fn new_keyring(path: &Path) -> Result<String, Failure> {
     let key = Key { id: 1, not_before: unix_now(), not_after: None, secret: fresh_secret()? };
     let ring = Keyring::from_keys(vec![key]).expect("one key is a valid keyring");
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Failure::Failed(format!("cannot create {}: {e} (to add a key, use --rotate)", path.display())))?;
+    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| {
+        Failure::Failed(format!("cannot create {}: {e} (to add a key, use --rotate)", path.display()))
+    })?;
     file.write_all(ring.to_text().as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(|e| Failure::Failed(format!("cannot write {}: {e}", path.display())))?;
@@ -70,7 +67,8 @@ fn new_keyring(path: &Path) -> Result<String, Failure> {
 fn rotate_keyring(path: &Path, retire_after: Option<u64>) -> Result<String, Failure> {
     let (mut ring, _) = keysource::load_file(path).map_err(Failure::Failed)?;
     let id = ring.rotate(fresh_secret()?, unix_now(), retire_after);
-    let meta = fs::metadata(path).map_err(|e| Failure::Failed(format!("cannot inspect {}: {e}", path.display())))?;
+    let meta =
+        fs::metadata(path).map_err(|e| Failure::Failed(format!("cannot inspect {}: {e}", path.display())))?;
     let temp = path.with_extension(format!("rotate{}", std::process::id()));
     let written = write_private(&temp, ring.to_text().as_bytes(), meta.mode() & 0o770)
         .and_then(|()| std::os::unix::fs::chown(&temp, Some(meta.uid()), Some(meta.gid())).or(Ok(())))
@@ -104,7 +102,8 @@ fn stats(args: &[String]) -> Result<String, Failure> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let uid = uid.unwrap_or_else(|| unsafe { libc::geteuid() });
     let base = location::base_dir(dir.as_deref(), uid, |name| std::env::var(name).ok());
-    let domain = domain.ok_or_else(|| Failure::Usage("stats needs --domain (the server's cache domain)".into()))?;
+    let domain =
+        domain.ok_or_else(|| Failure::Usage("stats needs --domain (the server's cache domain)".into()))?;
     let env = location::env_dir(&base, uid, &domain);
     if !env.join("data.mdb").is_file() {
         return Err(Failure::Failed(format!("no store at {}", env.display())));

@@ -69,14 +69,20 @@ const MIN_MAP_SIZE: usize = 64 << 10;
 
 /// Reads the configuration through `var` (the environment, or a table in
 /// tests). `Ok(None)`: the store is off.
-pub fn from_vars(var: impl Fn(&str) -> Option<String>, exe_name: &str) -> Result<Option<Config>, ConfigError> {
+pub fn from_vars(
+    var: impl Fn(&str) -> Option<String>,
+    exe_name: &str,
+) -> Result<Option<Config>, ConfigError> {
     let Some(backend) = backend(var("SESSCB_STORE"))? else {
         return Ok(None);
     };
     let size_var = "SESSCB_STORE_SIZE";
     let map_size = parse_or(&var, size_var, DEFAULT_MAP_SIZE, parse_size)?;
     if map_size < MIN_MAP_SIZE {
-        return Err(ConfigError { variable: size_var, why: format!("{map_size} bytes is below the minimum 64K") });
+        return Err(ConfigError {
+            variable: size_var,
+            why: format!("{map_size} bytes is below the minimum 64K"),
+        });
     }
     let limits = Limits {
         max_ttl: parse_or(&var, "SESSCB_STORE_MAX_TTL", DEFAULT_MAX_TTL, parse_duration)?,
@@ -101,7 +107,11 @@ fn backend(value: Option<String>) -> Result<Option<Backend>, ConfigError> {
     match non_empty(value).as_deref() {
         None | Some("off") => Ok(None),
         Some("local") => Ok(Some(Backend::Local)),
-        Some(url) if ["redis", "rediss", "unix", "local+redis", "redis+cluster"].iter().any(|s| has_scheme(url, s)) => {
+        Some(url)
+            if ["redis", "rediss", "unix", "local+redis", "redis+cluster"]
+                .iter()
+                .any(|s| has_scheme(url, s)) =>
+        {
             Err(ConfigError { variable, why: "Redis backends are not in this build; use 'local'".into() })
         }
         Some(other) => Err(ConfigError {
@@ -135,7 +145,10 @@ fn domain(value: Option<String>, exe_name: &str) -> Result<String, ConfigError> 
 }
 
 fn parse_or<T>(
-    var: &impl Fn(&str) -> Option<String>, variable: &'static str, default: T, parse: fn(&str) -> Result<T, String>,
+    var: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: T,
+    parse: fn(&str) -> Result<T, String>,
 ) -> Result<T, ConfigError> {
     match non_empty(var(variable)) {
         None => Ok(default),
@@ -168,7 +181,8 @@ fn parse_size(text: &str) -> Result<usize, String> {
         Some(b'G' | b'g') => (&text[..text.len() - 1], 30),
         _ => (text, 0),
     };
-    let n: usize = digits.parse().map_err(|_| format!("'{}' is not a size like 65536, 64K or 64M", printable(text)))?;
+    let n: usize =
+        digits.parse().map_err(|_| format!("'{}' is not a size like 65536, 64K or 64M", printable(text)))?;
     match n.checked_mul(1 << shift) {
         Some(0) | None => Err(format!("'{}' is not a positive size that fits in memory", printable(text))),
         Some(bytes) => Ok(bytes),
@@ -184,7 +198,8 @@ fn parse_duration(text: &str) -> Result<u64, String> {
         Some(b'd') => (&text[..text.len() - 1], 86_400),
         _ => (text, 1),
     };
-    let n: u64 = digits.parse().map_err(|_| format!("'{}' is not a duration like 300, 5m or 12h", printable(text)))?;
+    let n: u64 =
+        digits.parse().map_err(|_| format!("'{}' is not a duration like 300, 5m or 12h", printable(text)))?;
     match n.checked_mul(unit) {
         Some(0) | None => Err(format!("'{}' is not a positive duration", printable(text))),
         Some(seconds) => Ok(seconds),

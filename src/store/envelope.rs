@@ -75,7 +75,14 @@ pub enum Rejected {
 }
 
 /// Seals `der`. `nonce` must be fresh random bytes (see [`fresh_nonce`]).
-pub fn seal(keys: &Subkeys, meta: Meta, nonce: [u8; NONCE_LEN], store_key: &StoreKey, domain: &[u8], der: &[u8]) -> Vec<u8> {
+pub fn seal(
+    keys: &Subkeys,
+    meta: Meta,
+    nonce: [u8; NONCE_LEN],
+    store_key: &StoreKey,
+    domain: &[u8],
+    der: &[u8],
+) -> Vec<u8> {
     let header = encode_header(meta, &nonce);
     let aad = associated_data(&header, store_key, domain);
     let cipher = XChaCha20Poly1305::new(&keys.envelope.into());
@@ -91,7 +98,12 @@ pub fn seal(keys: &Subkeys, meta: Meta, nonce: [u8; NONCE_LEN], store_key: &Stor
 /// Opens a value read under `store_key`: the DER and its header, if the
 /// value is authentic, compatible with `reader` and not expired at `now`.
 pub fn open(
-    ring: &Keyring, value: &[u8], store_key: &StoreKey, domain: &[u8], reader: Producer, now: u64,
+    ring: &Keyring,
+    value: &[u8],
+    store_key: &StoreKey,
+    domain: &[u8],
+    reader: Producer,
+    now: u64,
 ) -> Result<(Meta, Vec<u8>), Rejected> {
     if value.len() < HEADER_LEN + TAG_LEN {
         return Err(Rejected::Malformed);

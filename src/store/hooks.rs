@@ -124,7 +124,15 @@ unsafe fn storable(api: &SessionApi, ssl: *mut Ssl, sess: *mut SslSession) -> Op
     }
 }
 
-fn put(rt: &Runtime, api: &SessionApi, id: &[u8], der: &[u8], auth: u64, expiry: u64, now: u64) -> Option<()> {
+fn put(
+    rt: &Runtime,
+    api: &SessionApi,
+    id: &[u8],
+    der: &[u8],
+    auth: u64,
+    expiry: u64,
+    now: u64,
+) -> Option<()> {
     let ring = rt.keyring();
     let keys = Subkeys::derive(ring.current(now)?);
     let domain = rt.config.domain.as_bytes();
@@ -145,7 +153,11 @@ fn put(rt: &Runtime, api: &SessionApi, id: &[u8], der: &[u8], auth: u64, expiry:
 /// known, is the live ctx OpenSSL consulted; `copy` is NULL or OpenSSL's
 /// live `int`.
 pub unsafe fn on_get(
-    lib: &Libssl, session_ctx: Option<*mut SslCtx>, ssl: *mut Ssl, id: &[u8], copy: *mut std::ffi::c_int,
+    lib: &Libssl,
+    session_ctx: Option<*mut SslCtx>,
+    ssl: *mut Ssl,
+    id: &[u8],
+    copy: *mut std::ffi::c_int,
 ) -> *mut SslSession {
     let Some(api) = openssl::api(lib) else { return std::ptr::null_mut() };
     // SAFETY: the caller guarantees `ssl` and `session_ctx`.
@@ -184,7 +196,7 @@ fn lookup(rt: &Runtime, api: &SessionApi, id: &[u8]) -> Option<*mut SslSession> 
             }
         };
         return match envelope::open(&ring, &value, &store_key, domain, producer(api), now) {
-            Ok((meta, der)) => api.from_der(&der, meta.expiry, meta.authenticated),
+            Ok((meta, der)) => api.materialise(&der, meta.expiry, meta.authenticated),
             Err(why) => {
                 count(match why {
                     Rejected::Incompatible => &COUNTERS.rejected_incompatible,

@@ -111,7 +111,8 @@ impl Keyring {
 
     /// The text form `parse` reads back.
     pub fn to_text(&self) -> String {
-        let mut out = format!("{MAGIC_LINE}\n# key <id> <not_before> <not_after|-> <secret, 64 hex digits>\n");
+        let mut out =
+            format!("{MAGIC_LINE}\n# key <id> <not_before> <not_after|-> <secret, 64 hex digits>\n");
         for key in &self.keys {
             let end = key.not_after.map_or_else(|| "-".to_string(), |t| t.to_string());
             out.push_str(&format!("key {} {} {} {}\n", key.id, key.not_before, end, hex(&key.secret)));
@@ -255,7 +256,8 @@ mod tests {
 
     #[test]
     fn current_key_and_openers_follow_the_windows() {
-        let ring = Keyring::from_keys(vec![key(1, 0, Some(1000)), key(2, 500, None), key(3, 2000, None)]).unwrap();
+        let ring =
+            Keyring::from_keys(vec![key(1, 0, Some(1000)), key(2, 500, None), key(3, 2000, None)]).unwrap();
         assert_eq!(ring.current(100).unwrap().id, 1);
         assert_eq!(ring.current(600).unwrap().id, 2);
         assert_eq!(ring.current(2500).unwrap().id, 3);

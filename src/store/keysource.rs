@@ -40,7 +40,10 @@ pub fn load_file(path: &Path) -> Result<(Keyring, Stamp), String> {
         return Err(format!("keyring {shown} is not a regular file"));
     }
     if meta.mode() & 0o007 != 0 {
-        return Err(format!("keyring {shown} is accessible to others (mode {:o}); chmod o-rwx it", meta.mode() & 0o777));
+        return Err(format!(
+            "keyring {shown} is accessible to others (mode {:o}); chmod o-rwx it",
+            meta.mode() & 0o777
+        ));
     }
     if meta.len() > MAX_KEYRING_BYTES {
         return Err(format!("keyring {shown} is larger than 1 MiB"));
@@ -75,7 +78,8 @@ pub fn boot_keyring(path: &Path, now: u64) -> Result<Keyring, String> {
         .expect("one key is a valid keyring");
     let text = format!("# boot {boot}\n{}", ring.to_text());
     publish(path, text.as_bytes())?;
-    read_boot_file(path, &boot).ok_or_else(|| format!("per-boot key {} is unreadable after creation", path.display()))
+    read_boot_file(path, &boot)
+        .ok_or_else(|| format!("per-boot key {} is unreadable after creation", path.display()))
 }
 
 fn read_boot_file(path: &Path, boot: &str) -> Option<Keyring> {
@@ -133,7 +137,8 @@ mod tests {
     fn a_good_keyring_file_loads_and_its_stamp_changes_with_it() {
         let dir = scratch("good");
         let path = dir.join("ring");
-        let ring = Keyring::from_keys(vec![Key { id: 1, not_before: 0, not_after: None, secret: [1; 32] }]).unwrap();
+        let ring =
+            Keyring::from_keys(vec![Key { id: 1, not_before: 0, not_after: None, secret: [1; 32] }]).unwrap();
         write_mode(&path, &ring.to_text(), 0o600);
         let (loaded, first) = load_file(&path).unwrap();
         assert_eq!(loaded, ring);
@@ -152,7 +157,8 @@ mod tests {
         assert!(load_file(&path).unwrap_err().contains("cannot read"));
         write_mode(&path, "garbage\n", 0o600);
         assert!(load_file(&path).unwrap_err().contains("does not start with"));
-        let ring = Keyring::from_keys(vec![Key { id: 1, not_before: 0, not_after: None, secret: [1; 32] }]).unwrap();
+        let ring =
+            Keyring::from_keys(vec![Key { id: 1, not_before: 0, not_after: None, secret: [1; 32] }]).unwrap();
         write_mode(&path, &ring.to_text(), 0o644);
         assert!(load_file(&path).unwrap_err().contains("accessible to others"));
         assert!(load_file(&dir).is_err());

@@ -233,7 +233,10 @@ impl Tier {
 /// Up to `limit` store keys from an index, in index order, while the
 /// index's leading number satisfies `take`.
 fn keys_of(
-    index: &Db, txn: &RwTxn, take: impl Fn(u64) -> bool, limit: usize,
+    index: &Db,
+    txn: &RwTxn,
+    take: impl Fn(u64) -> bool,
+    limit: usize,
 ) -> Result<Vec<StoreKey>, TierError> {
     let mut keys = Vec::new();
     for row in index.iter(txn)? {

@@ -92,7 +92,11 @@ pub fn ensure_base(base: &Path, euid: u32) -> Result<(), String> {
     if meta.uid() == euid || sticky_shared {
         return if meta.uid() == euid { check_private(base, euid) } else { Ok(()) };
     }
-    Err(format!("{} is owned by uid {}, not {euid}, and is not a sticky shared directory", base.display(), meta.uid()))
+    Err(format!(
+        "{} is owned by uid {}, not {euid}, and is not a sticky shared directory",
+        base.display(),
+        meta.uid()
+    ))
 }
 
 #[cfg(test)]

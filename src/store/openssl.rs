@@ -149,7 +149,9 @@ impl SessionApi {
     /// `ctx` must be a live ctx of this libssl.
     pub unsafe fn server_cache_on(&self, ctx: *mut SslCtx) -> bool {
         // SAFETY: the caller guarantees `ctx`; this control only reads.
-        unsafe { (self.ctx_ctrl)(ctx, CTRL_GET_SESS_CACHE_MODE, 0, std::ptr::null_mut()) & SESS_CACHE_SERVER != 0 }
+        unsafe {
+            (self.ctx_ctrl)(ctx, CTRL_GET_SESS_CACHE_MODE, 0, std::ptr::null_mut()) & SESS_CACHE_SERVER != 0
+        }
     }
 
     /// Whether a TLS 1.3 session on `ssl` can ever be asked of a get
@@ -190,7 +192,11 @@ impl SessionApi {
     pub unsafe fn times(&self, sess: *const SslSession) -> (u64, u64, u64) {
         // SAFETY: the caller guarantees `sess`; these only read fields.
         let (created, timeout, auth) = unsafe {
-            ((self.get_time)(sess), (self.get_timeout)(sess), (self.get_ex_data)(sess, self.auth_index) as usize)
+            (
+                (self.get_time)(sess),
+                (self.get_timeout)(sess),
+                (self.get_ex_data)(sess, self.auth_index) as usize,
+            )
         };
         let created = created.max(0) as u64;
         (created, timeout.max(0) as u64, if auth == 0 { created } else { auth as u64 })
@@ -216,7 +222,7 @@ impl SessionApi {
     /// A new session from `der`, with OpenSSL's expiry moved to `expiry`
     /// and the original authentication time attached; the caller owns the
     /// one reference.
-    pub fn from_der(&self, der: &[u8], expiry: u64, authenticated: u64) -> Option<*mut SslSession> {
+    pub fn materialise(&self, der: &[u8], expiry: u64, authenticated: u64) -> Option<*mut SslSession> {
         let mut input = der.as_ptr();
         // SAFETY: d2i reads at most `len` bytes from `input`.
         let sess = unsafe { (self.d2i)(std::ptr::null_mut(), &mut input, der.len() as c_long) };

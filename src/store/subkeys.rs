@@ -46,7 +46,8 @@ impl Subkeys {
 
     /// The store key of `session_id` in cache domain `domain`.
     pub fn store_key(&self, domain: &[u8], session_id: &[u8]) -> StoreKey {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.index).expect("HMAC takes any key length");
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.index).expect("HMAC takes any key length");
         mac.update(domain);
         mac.update(&[0]);
         mac.update(session_id);

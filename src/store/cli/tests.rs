@@ -65,7 +65,13 @@ fn stats_reads_the_embedded_tier() {
 
 #[test]
 fn bad_usage_is_reported_as_such() {
-    for bad in [&["frobnicate"][..], &[], &["keygen"], &["keygen", "--retire-after", "5", "x"], &["stats", "--uid", "x"]] {
+    for bad in [
+        &["frobnicate"][..],
+        &[],
+        &["keygen"],
+        &["keygen", "--retire-after", "5", "x"],
+        &["stats", "--uid", "x"],
+    ] {
         assert!(matches!(run(&args(bad)), Err(Failure::Usage(_))), "{bad:?}");
     }
 }

@@ -92,6 +92,7 @@ fn unprintable_values_are_not_echoed_raw() {
 
 #[test]
 fn an_odd_executable_name_falls_back_to_a_plain_domain() {
-    let config = from_vars(|n| (n == "SESSCB_STORE").then(|| "local".into()), "we ird/name").unwrap().unwrap();
+    let config =
+        from_vars(|n| (n == "SESSCB_STORE").then(|| "local".into()), "we ird/name").unwrap().unwrap();
     assert_eq!(config.domain, "default");
 }

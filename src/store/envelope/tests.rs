@@ -68,7 +68,10 @@ fn wrong_key_domain_or_store_key_is_rejected() {
     // The key id in the header says 1: rewriting it to 2 makes the tag wrong.
     let mut relabelled = value.clone();
     relabelled[8..12].copy_from_slice(&2u32.to_be_bytes());
-    assert_eq!(open(&ring(), &relabelled, &store_key, b"web", OSSL3, NOW).unwrap_err(), Rejected::Authentication);
+    assert_eq!(
+        open(&ring(), &relabelled, &store_key, b"web", OSSL3, NOW).unwrap_err(),
+        Rejected::Authentication
+    );
     relabelled[8..12].copy_from_slice(&9u32.to_be_bytes());
     assert_eq!(open(&ring(), &relabelled, &store_key, b"web", OSSL3, NOW).unwrap_err(), Rejected::UnknownKey);
 }
@@ -76,7 +79,9 @@ fn wrong_key_domain_or_store_key_is_rejected() {
 #[test]
 fn a_value_under_another_keyring_is_rejected() {
     let (store_key, value) = sealed(1, b"web", b"sid");
-    let other = Keyring::from_keys(vec![Key { id: 1, not_before: 0, not_after: None, secret: [0x99; SECRET_LEN] }]).unwrap();
+    let other =
+        Keyring::from_keys(vec![Key { id: 1, not_before: 0, not_after: None, secret: [0x99; SECRET_LEN] }])
+            .unwrap();
     assert_eq!(open(&other, &value, &store_key, b"web", OSSL3, NOW).unwrap_err(), Rejected::Authentication);
 }
 
@@ -90,7 +95,10 @@ fn retired_key_expired_entry_and_other_major_are_rejected() {
     let ossl111 = Producer { family: FAMILY_OPENSSL, major: 1, minor: 1 };
     assert_eq!(open(&ring(), &value, &store_key, b"web", ossl111, NOW).unwrap_err(), Rejected::Incompatible);
     let other_family = Producer { family: 2, ..OSSL3 };
-    assert_eq!(open(&ring(), &value, &store_key, b"web", other_family, NOW).unwrap_err(), Rejected::Incompatible);
+    assert_eq!(
+        open(&ring(), &value, &store_key, b"web", other_family, NOW).unwrap_err(),
+        Rejected::Incompatible
+    );
 }
 
 #[test]

@@ -2,7 +2,8 @@
 """What sesscb costs: the benchmark driver behind `make bench` and `make bench-guard`.
 
 Runs target/bench/<build>/bench-{plain,linked} (one C source, two link lines)
-for each OpenSSL build, in these variants:
+for each OpenSSL build (sys = the system 3.0, 111 = 1.1.1w, 35, 36, 40 = the
+3.5, 3.6 and 4.0 lines), in these variants:
 
     plain    bench-plain                        (-lssl -lcrypto)
     linked   bench-linked                       (-lsesscb before -lssl)
@@ -37,6 +38,8 @@ GOAL_SET_NS = 200.0
 GOAL_BYTES_PER_CTX = 128.0
 GOAL_FLAT = 1.25          # hot dispatch at the largest registry <= 1.25x at 1 live ctx (+1 ns)
 GUARD_LIMIT = 3.0
+# target/bench/<build>/: system 3.0, 1.1.1w, and the 3.5, 3.6 and 4.0 lines (mk/bench.mk).
+ALL_BUILDS = ("sys", "111", "35", "36", "40")
 
 
 def log(msg):
@@ -450,7 +453,8 @@ def parse_args():
     ap.add_argument("--bin-dir", default=os.path.join(ROOT, "target", "bench"))
     ap.add_argument("--lib", default=os.path.join(ROOT, "target", "release", "libsesscb.so"))
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "bench"))
-    ap.add_argument("--builds", default=os.environ.get("BENCH_BUILDS", "sys,111"))
+    ap.add_argument("--builds", default=os.environ.get("BENCH_BUILDS", ",".join(ALL_BUILDS)),
+                    help="comma list of: %s (default: all)" % ",".join(ALL_BUILDS))
     ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""),
                     help="comma list of: dispatch,storm,hs,registry (default: all)")
     ap.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK", "") not in ("", "0"))

@@ -1,21 +1,27 @@
-# bench: what sesscb costs. See bench/run.py and bench/RESULTS.md.
+# bench: what sesscb costs. See bench/run.py and docs/performance.md.
 #
-#   make bench             full run (~8 min on this 2-core VM): table on stdout,
-#                          JSON + Markdown in target/bench/
-#   BENCH_QUICK=1 make bench   scaled-down run (~1-2 min)
-#   make bench-guard       < 30 s: fails only on a gross regression of the
-#                          per-remove-callback cost (sesscb > 3x plain); `make
-#                          test` runs it (TEST_SUITES in mk/test.mk)
+#   make bench             full run on every OpenSSL build (sys = system 3.0,
+#                          111 = 1.1.1w, 35, 36, 40 = the 3.5, 3.6, 4.0 lines;
+#                          ~20 min on this 2-core VM when quiet): table on
+#                          stdout, JSON + Markdown in target/bench/
+#   BENCH_QUICK=1 make bench   scaled-down run (~6 min for the five builds)
+#   make bench-guard       fails only on a gross regression of the
+#                          per-remove-callback cost (sesscb > 3x plain) on
+#                          BENCH_GUARD_BUILDS (default sys,111,40: 3.5 and 3.6
+#                          share 3.0's flush, 4.0 has its own); `make test`
+#                          runs it (TEST_SUITES in mk/test.mk)
 #   make bench-bins        just the binaries
 #
-# Knobs (environment): BENCH_QUICK=1, BENCH_BUILDS=sys,111, BENCH_ONLY=
+# Knobs (environment): BENCH_QUICK=1, BENCH_BUILDS=sys,111,35,36,40 (the
+# default; only these are built), BENCH_GUARD_BUILDS=sys,111,40, BENCH_ONLY=
 # dispatch,storm,hs,registry, BENCH_LIB_DIR=<dir with another libsesscb.so>.
 #
 # One C source, compiled once per OpenSSL build and linked twice:
 #   target/bench/<build>/bench-plain    -lssl -lcrypto
 #   target/bench/<build>/bench-linked   -lsesscb (--no-as-needed) before -lssl
 # (bench-plain under LD_PRELOAD is the third variant). Uses ROOT, TARGET, LIB
-# from the top Makefile and OSSL111, OSSL_<build>_* from mk/openssl111.mk.
+# from the top Makefile and OSSL_<build>_* from mk/openssl111.mk (sys, 111)
+# and mk/openssl-lines.mk (35, 36, 40).
 
 BENCH_SRC := $(ROOT)/bench/sesscb_bench.c
 BENCH_OUT := $(TARGET)/bench
@@ -24,6 +30,8 @@ BENCH_CFLAGS := -O2 -g -fno-omit-frame-pointer -Wall -Wextra -Werror
 BENCH_SYSLIBS := -lpthread -ldl
 BENCH_SESSCB := -L$(TARGET)/release -Wl,-rpath,$(TARGET)/release -Wl,--no-as-needed -lsesscb -Wl,--as-needed
 BENCH_PY ?= python3
+
+BENCH_ALL_BUILDS := sys 111 $(OSSL_LINES)
 
 define BENCH_BUILD
 $(BENCH_OUT)/$(1)/sesscb_bench.o: $(BENCH_SRC) $(OSSL_$(1)_DEPS)
@@ -36,19 +44,25 @@ $(BENCH_OUT)/$(1)/bench-plain: $(BENCH_OUT)/$(1)/sesscb_bench.o
 $(BENCH_OUT)/$(1)/bench-linked: $(BENCH_OUT)/$(1)/sesscb_bench.o $(LIB)
 	$(BENCH_CC) $(BENCH_OUT)/$(1)/sesscb_bench.o -o $$@ $(BENCH_SESSCB) $(OSSL_$(1)_LDFLAGS) -lssl -lcrypto $(BENCH_SYSLIBS)
 endef
-$(eval $(call BENCH_BUILD,sys))
-$(eval $(call BENCH_BUILD,111))
+$(foreach b,$(BENCH_ALL_BUILDS),$(eval $(call BENCH_BUILD,$(b))))
 
-BENCH_BINS := $(foreach b,sys 111,$(BENCH_OUT)/$(b)/bench-plain $(BENCH_OUT)/$(b)/bench-linked)
+# Only the builds run.py will run (BENCH_BUILDS, default all), so a run on
+# two builds does not build the other three OpenSSL lines.
+BENCH_COMMA := ,
+BENCH_EMPTY :=
+BENCH_BUILDS ?= $(subst $(BENCH_EMPTY) $(BENCH_EMPTY),$(BENCH_COMMA),$(BENCH_ALL_BUILDS))
+bench_bins_of = $(foreach b,$(subst $(BENCH_COMMA), ,$(1)),$(BENCH_OUT)/$(b)/bench-plain $(BENCH_OUT)/$(b)/bench-linked)
+BENCH_BINS := $(call bench_bins_of,$(BENCH_BUILDS))
+BENCH_GUARD_BUILDS ?= sys,111,40
 
 .PHONY: bench bench-bins bench-guard bench-clean
 bench-bins: deps lib $(BENCH_BINS)
 
 bench: bench-bins
-	$(BENCH_PY) $(ROOT)/bench/run.py --bin-dir $(BENCH_OUT) --lib $(LIB) --out $(BENCH_OUT)
+	$(BENCH_PY) $(ROOT)/bench/run.py --builds $(BENCH_BUILDS) --bin-dir $(BENCH_OUT) --lib $(LIB) --out $(BENCH_OUT)
 
-bench-guard: bench-bins
-	@$(BENCH_PY) $(ROOT)/bench/run.py --guard --bin-dir $(BENCH_OUT) --lib $(LIB) --out $(BENCH_OUT)
+bench-guard: deps lib $(call bench_bins_of,$(BENCH_GUARD_BUILDS))
+	@$(BENCH_PY) $(ROOT)/bench/run.py --guard --builds $(BENCH_GUARD_BUILDS) --bin-dir $(BENCH_OUT) --lib $(LIB) --out $(BENCH_OUT)
 
 bench-clean:
 	rm -rf $(BENCH_OUT)

@@ -11,6 +11,7 @@
 #   OSSL35_LIBSSL ...               file targets: build the line when missing
 #   openssl35 openssl36 openssl40   (phony) the same by name
 #   openssl-lines                   (phony) all three
+#   OSSL_LINES, OSSL_<nn>_{CPPFLAGS,LDFLAGS,DEPS}   the lines and their flags
 
 OSSL_BUILD_SCRIPT := $(ROOT)/scripts/build-openssl.sh
 export SESSCB_CACHE
@@ -33,6 +34,14 @@ endef
 $(eval $(call OSSL_LINE,35,3.5))
 $(eval $(call OSSL_LINE,36,3.6))
 $(eval $(call OSSL_LINE,40,4.0))
+
+# Per-build flags, as mk/openssl111.mk gives OSSL_sys_* and OSSL_111_*. The
+# 3.0 API level keeps calls deprecated since 3.4 (SSL_SESSION_set_time...)
+# warning-free.
+OSSL_LINES := 35 36 40
+$(foreach n,$(OSSL_LINES),$(eval OSSL_$(n)_CPPFLAGS := -I$(OSSL$(n))/include -DOPENSSL_API_COMPAT=30000) \
+    $(eval OSSL_$(n)_LDFLAGS := -L$(OSSL$(n))/lib -Wl,-rpath,$(OSSL$(n))/lib) \
+    $(eval OSSL_$(n)_DEPS := $(OSSL$(n)_LIBSSL)))
 
 .PHONY: openssl-lines
 openssl-lines: openssl35 openssl36 openssl40

@@ -72,13 +72,9 @@ $(TC_OUT)/$(1)/scenarios-asan: $(call tc_objs,$(1),asan) $(LIB)
 	$(TC_CC) $(TC_CFLAGS) $(TC_ASAN_FLAGS) $(call tc_objs,$(1),asan) -o $$@.tmp $(TC_SESSCB) $(OSSL_$(1)_LDFLAGS) -lssl -lcrypto $(TC_SYSLIBS)
 	mv -f $$@.tmp $$@
 endef
-# The 3.5, 3.6 and 4.0 lines (OSSLnn from mk/openssl-lines.mk). The 3.0 API
-# level keeps calls deprecated since 3.4 (SSL_SESSION_set_time...) warning-free.
-TC_LINES := 35 36 40
-$(foreach n,$(TC_LINES),$(eval TC_$(n)_CPPFLAGS := -I$(OSSL$(n))/include -DOPENSSL_API_COMPAT=30000) \
-    $(eval TC_$(n)_LDFLAGS := -L$(OSSL$(n))/lib -Wl,-rpath,$(OSSL$(n))/lib) \
-    $(eval TC_$(n)_DEPS := $(OSSL$(n)_LIBSSL)))
-TC_BUILDS := sys 111 $(TC_LINES)
+# Every build: system 3.0, 1.1.1w and the 3.5, 3.6 and 4.0 lines (their
+# OSSL_<build>_* flags come from mk/openssl111.mk and mk/openssl-lines.mk).
+TC_BUILDS := sys 111 $(OSSL_LINES)
 $(foreach b,$(TC_BUILDS),$(eval $(call TC_BUILD,$(b))))
 
 TC_PLAIN_BINS := $(foreach b,$(TC_BUILDS),$(TC_OUT)/$(b)/scenarios-plain)

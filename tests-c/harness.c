@@ -317,6 +317,8 @@ void h_report_mode(void)
 {
     int m = h_mode_sesscb();
     fprintf(stderr, "MODE %s\n", m == 0 ? "plain" : m == 1 ? "sesscb" : "unknown");
+    /* Which OpenSSL actually ran: the runner checks it is the build's own. */
+    fprintf(stderr, "OPENSSL 0x%lx\n", OpenSSL_version_num());
     fflush(stderr);
 }
 

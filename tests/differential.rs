@@ -42,22 +42,25 @@ use std::process::{Command, ExitCode};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-/// One OpenSSL build: the label in test names and its binaries' folder.
+/// One OpenSSL build: the label in test names, its binaries' folder, and
+/// how `OpenSSL_version_num()` must start when its programs run (so a
+/// program linked to the wrong libssl fails instead of proving nothing).
 #[derive(Clone, Copy)]
 struct Build {
     label: &'static str,
     dir: &'static str,
+    version: &'static str,
 }
 
 /// Each OpenSSL line the suite proves: Debian 12's system 3.0, and the
 /// upstream 1.1.1w, 3.5, 3.6 and 4.0 builds (mk/openssl111.mk,
 /// mk/openssl-lines.mk).
 const BUILDS: [Build; 5] = [
-    Build { label: "sys", dir: "sys" },
-    Build { label: "ossl111", dir: "111" },
-    Build { label: "ossl35", dir: "35" },
-    Build { label: "ossl36", dir: "36" },
-    Build { label: "ossl40", dir: "40" },
+    Build { label: "sys", dir: "sys", version: "0x300" },
+    Build { label: "ossl111", dir: "111", version: "0x1010117" },
+    Build { label: "ossl35", dir: "35", version: "0x305" },
+    Build { label: "ossl36", dir: "36", version: "0x306" },
+    Build { label: "ossl40", dir: "40", version: "0x400" },
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -238,8 +241,8 @@ fn plain_reference(build: Build, scenario: &str) -> PlainRun {
 
 // --------------------------------------------------------------- checking
 
-/// Exit status and MODE line of one run; empty when both are right.
-fn run_problems(mode: Mode, run: &Run) -> String {
+/// Exit status, MODE and OPENSSL lines of one run; empty when all are right.
+fn run_problems(build: Build, mode: Mode, run: &Run) -> String {
     let mut problems = String::new();
     if !run.exited_ok() {
         let fails: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("CHECK FAIL")).collect();
@@ -263,6 +266,10 @@ fn run_problems(mode: Mode, run: &Run) -> String {
             mode.name()
         );
     }
+    let version = format!("OPENSSL {}", build.version);
+    if !run.stderr.lines().any(|l| l.starts_with(&version)) {
+        let _ = writeln!(problems, "[{}] stderr has no {version:?}: not the build's own OpenSSL", mode.name());
+    }
     problems
 }
 
@@ -272,10 +279,10 @@ fn check_mode(build: Build, scenario: &str, mode: Mode) -> Result<(), Failed> {
         plain.get().expect("plain_reference ran it").as_ref().map_err(|e| Failed::from(e.as_str()))?;
     let mut problems = String::new();
     if mode == Mode::Plain {
-        problems = run_problems(mode, plain);
+        problems = run_problems(build, mode, plain);
     } else {
         let run = run_mode(build, scenario, mode)?;
-        problems.push_str(&run_problems(mode, &run));
+        problems.push_str(&run_problems(build, mode, &run));
         if run.stdout != plain.stdout {
             let diff = line_diff(&plain.stdout, &run.stdout, "plain", mode.name());
             let _ = writeln!(problems, "[{}] stdout differs from plain:\n{diff}", mode.name());

@@ -9,7 +9,7 @@
  * the client's session from its new callback (as curl resumes QUIC), then
  * both ctxs freed.
  *
- * Expect (docs/openssl-lines.md):
+ * Expect (docs/openssl-behaviour.md, QUIC):
  *  - the client's new callback fires once per ticket (two per handshake),
  *    with the QUIC connection object and the client ctx;
  *  - the server's new callback fires once per ticket, stateless ones too (as

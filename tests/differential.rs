@@ -268,7 +268,8 @@ fn run_problems(build: Build, mode: Mode, run: &Run) -> String {
     }
     let version = format!("OPENSSL {}", build.version);
     if !run.stderr.lines().any(|l| l.starts_with(&version)) {
-        let _ = writeln!(problems, "[{}] stderr has no {version:?}: not the build's own OpenSSL", mode.name());
+        let _ =
+            writeln!(problems, "[{}] stderr has no {version:?}: not the build's own OpenSSL", mode.name());
     }
     problems
 }

@@ -124,17 +124,17 @@ static new_cb_t (*real_get_new)(SSL_CTX *);
 static remove_cb_t (*real_get_remove)(SSL_CTX *);
 static get_cb_t (*real_get_get)(SSL_CTX *);
 
-/* dlsym on a RTLD_NOLOAD handle of the libssl that defines SSL_CTX_new
- * (sesscb does not interpose it): that handle's own definitions come first,
- * so these are libssl's getters, not sesscb's. */
+/* dlsym on a RTLD_NOLOAD handle of the libssl that defines SSL_new (a name
+ * sesscb does not interpose): that handle's own definitions come first, so
+ * these are libssl's getters, not sesscb's. */
 static void resolve_real_getters(void)
 {
     Dl_info info;
     void *h;
     if (real_get_new != NULL)
         return;
-    if (dladdr((void *)SSL_CTX_new, &info) == 0 || info.dli_fname == NULL)
-        die("dladdr(SSL_CTX_new) failed");
+    if (dladdr((void *)SSL_new, &info) == 0 || info.dli_fname == NULL)
+        die("dladdr(SSL_new) failed");
     h = dlopen(info.dli_fname, RTLD_NOLOAD | RTLD_LAZY);
     if (h == NULL)
         die("libssl not found with RTLD_NOLOAD");

@@ -3,6 +3,7 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 LIBDIR ?= $(PREFIX)/lib
+BINDIR ?= $(PREFIX)/bin
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' $(ROOT)/Cargo.toml | head -1)
@@ -43,25 +44,26 @@ header-check: lib $(OSSL111)/lib/libssl.so.1.1
 	else echo "header-check: a deliberately wrong prototype was accepted"; rm -rf $$tmp; exit 1; fi; \
 	rm -rf $$tmp
 
-# The export table is the contract: the six OpenSSL names, unversioned, plus
+# The export table is the contract: the six OpenSSL names and SSL_CTX_new/_ex (the store's provide mode; a pass-through when it is off), unversioned, plus
 # sesscb_*; no libssl/libcrypto dependency of any kind.
 exports-check: lib
 	@set -e; so=$(LIB); \
 	defined=$$(nm -D --defined-only $$so | awk '{print $$3}' | sort | tr '\n' ' '); \
-	want="SSL_CTX_sess_get_get_cb SSL_CTX_sess_get_new_cb SSL_CTX_sess_get_remove_cb SSL_CTX_sess_set_get_cb SSL_CTX_sess_set_new_cb SSL_CTX_sess_set_remove_cb sesscb_stats sesscb_version "; \
+	want="SSL_CTX_new SSL_CTX_new_ex SSL_CTX_sess_get_get_cb SSL_CTX_sess_get_new_cb SSL_CTX_sess_get_remove_cb SSL_CTX_sess_set_get_cb SSL_CTX_sess_set_new_cb SSL_CTX_sess_set_remove_cb sesscb_stats sesscb_version "; \
 	[ "$$defined" = "$$want" ] || { echo "exports-check: unexpected exports: $$defined"; exit 1; }; \
-	! readelf --dyn-syms -W $$so | grep -E 'SSL_CTX_sess.*@' || { echo "exports-check: versioned export"; exit 1; }; \
+	! readelf --dyn-syms -W $$so | grep -E ' SSL_CTX_(sess|new).*@' || { echo "exports-check: versioned export"; exit 1; }; \
 	! nm -D --undefined-only $$so | grep -iE ' (SSL|CRYPTO|OPENSSL|ERR)_' || { echo "exports-check: OpenSSL import"; exit 1; }; \
 	! readelf -d $$so | grep -E 'NEEDED.*lib(ssl|crypto)' || { echo "exports-check: DT_NEEDED on OpenSSL"; exit 1; }; \
 	readelf -d $$so | grep -q 'SONAME.*\[$(SONAME)\]' || { echo "exports-check: soname"; exit 1; }; \
-	echo "exports-check: ok (6 OpenSSL names unversioned + sesscb_*; no OpenSSL link dependency)"
+	echo "exports-check: ok (the six + SSL_CTX_new/_ex unversioned, sesscb_*; no OpenSSL link dependency)"
 
 unit-test:
 	$(CARGO) test --release --locked --lib
 
 # The layers of src/, top first: a file imports only from its own layer or
-# those below it, and no two files import each other, even indirectly.
-SRC_LAYERS := abi,dispatch,registry,libssl,observe,sync,ffi,limits
+# those below it, and no two files import each other, even indirectly. `bin`
+# is the sesscb command (src/bin), above the library.
+SRC_LAYERS := bin,abi,dispatch,registry,store,libssl,observe,sync,ffi,limits
 
 # Static checks: clippy with -D warnings (which also enforces Cargo.toml's
 # [lints]: unsafe_op_in_unsafe_fn, undocumented_unsafe_blocks), rustfmt, and
@@ -75,8 +77,9 @@ lint:
 # Installs the library with its soname and symlinks, the header and a
 # pkg-config file.
 install: lib
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
 	install -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/libsesscb.so.$(VERSION)
+	install -m 0755 $(PROFILE_DIR)/sesscb $(DESTDIR)$(BINDIR)/sesscb
 	ln -sf libsesscb.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libsesscb.so
 	install -m 0644 include/sesscb.h $(DESTDIR)$(INCLUDEDIR)/sesscb.h
@@ -87,7 +90,7 @@ install: lib
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libsesscb.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libsesscb.so $(DESTDIR)$(INCLUDEDIR)/sesscb.h \
-	      $(DESTDIR)$(PKGCONFIGDIR)/sesscb.pc
+	      $(DESTDIR)$(PKGCONFIGDIR)/sesscb.pc $(DESTDIR)$(BINDIR)/sesscb
 
 # `make install` / `make uninstall` into a scratch DESTDIR: the files and
 # symlinks land where documented, pkg-config finds the library, a program
@@ -97,6 +100,7 @@ install-check: lib
 	@set -e; dest=$$(mktemp -d); trap 'rm -rf $$dest' EXIT; \
 	$(MAKE) --no-print-directory -s install DESTDIR=$$dest PREFIX=/opt/sesscb >/dev/null; \
 	lib=$$dest/opt/sesscb/lib; \
+	$$dest/opt/sesscb/bin/sesscb keygen $$dest/keyring >/dev/null; \
 	test -f $$lib/libsesscb.so.$(VERSION); \
 	test "$$(readlink $$lib/$(SONAME))" = libsesscb.so.$(VERSION); \
 	test "$$(readlink $$lib/libsesscb.so)" = $(SONAME); \
@@ -111,4 +115,4 @@ install-check: lib
 	$(MAKE) --no-print-directory -s uninstall DESTDIR=$$dest PREFIX=/opt/sesscb >/dev/null; \
 	left=$$(find $$dest/opt -type f -o -type l); \
 	[ -z "$$left" ] || { echo "install-check: uninstall left: $$left"; exit 1; }; \
-	echo "install-check: ok (soname + symlinks, header, sesscb.pc; linked program runs through sesscb; uninstall clean)"
+	echo "install-check: ok (soname + symlinks, header, sesscb.pc, the sesscb command; linked program runs through sesscb; uninstall clean)"

@@ -15,6 +15,8 @@
 //! - [`registry`]: what a setter and a getter do; where the application's
 //!   pointers live (per-ctx slots, shared pool, unresolved ctxs); slot release,
 //!   and what a ctx being freed still sees after it.
+//! - [`store`]: the shared session store: settings, keys, sealed entries,
+//!   the embedded LMDB tier, the `sesscb` command.
 //! - [`libssl`]: the real libssl's handle, finding it, attributing a caller.
 //! - [`observe`]: the event trace, the counters, per-thread counter shards.
 //! - [`sync`], [`ffi`], [`limits`]: leaves (fork-safe lock and process ids;
@@ -27,4 +29,6 @@ mod libssl;
 mod limits;
 mod observe;
 mod registry;
+// Public for the `sesscb` command (src/bin).
+pub mod store;
 mod sync;

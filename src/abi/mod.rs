@@ -6,5 +6,6 @@ mod boundary;
 #[macro_use]
 mod export;
 mod ctx_free;
+mod ctx_new;
 mod exports;
 mod prototypes;

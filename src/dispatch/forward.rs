@@ -18,6 +18,7 @@ use crate::observe::trace as log;
 use crate::registry::freed;
 use crate::registry::shared;
 use crate::registry::slots;
+use crate::store::hooks as store;
 
 /// Where trampoline `index` leads: the application's callback and, for a
 /// per-ctx slot, that slot's index (None: a shared trampoline).
@@ -91,7 +92,12 @@ pub unsafe fn on_new(ssl: *mut Ssl, sess: *mut SslSession, index: usize) -> c_in
     // A racing `set(NULL)` after OpenSSL read the field: behave as if the
     // callback had already been cleared, 0 meaning no reference kept
     // (docs/openssl-behaviour.md, "The new-session callback").
-    let Some(app) = callbacks::new_from_address(address) else { return 0 };
+    let Some(app) = callbacks::new_from_address(address) else {
+        // A ctx the store provides for (or a racing clear): no application
+        // callback, nothing kept, 0 for OpenSSL.
+        let _ = std::panic::catch_unwind(|| store_new(slot, ssl, sess));
+        return 0;
+    };
     // SAFETY: `app` is the application's new-session callback for the ctx
     // OpenSSL consulted; the arguments are OpenSSL's, untouched.
     let ret = unsafe { app(ssl, sess) };
@@ -103,8 +109,31 @@ pub unsafe fn on_new(ssl: *mut Ssl, sess: *mut SslSession, index: usize) -> c_in
             let (ssl_ctx, sid) = unsafe { (ssl_ctx_of(lib, ssl), session_id(lib, sess)) };
             log::new_event(session_ctx, ssl_ctx, sid, ret);
         }
+        store_new(slot, ssl, sess);
     });
     ret
+}
+
+/// Whether the shared store serves the ctx behind `slot`: it is on, and its
+/// mode covers a ctx whose application set callbacks (or set none).
+#[inline]
+fn store_serves(slot: Option<usize>) -> bool {
+    store::active() && {
+        let has_app = slot.is_none_or(|s| Kind::ALL.iter().any(|&k| slots::get(s).callback(k) != 0));
+        store::serves(has_app)
+    }
+}
+
+/// The store's part of a new-session event.
+fn store_new(slot: Option<usize>, ssl: *mut Ssl, sess: *mut SslSession) {
+    if !store_serves(slot) {
+        return;
+    }
+    if let Some(lib) = tracing_context(slot).1 {
+        // SAFETY: OpenSSL's own reference keeps `sess` alive until this
+        // trampoline returns; `lib` made the ctx.
+        unsafe { store::on_new(lib, ssl, sess) };
+    }
 }
 
 /// # Safety
@@ -120,14 +149,23 @@ pub unsafe fn on_get(
     let (address, slot) = route(Kind::Get, index);
     // Racing clear: a miss, and `*copy` left unwritten (docs/openssl-behaviour.md,
     // "The get callback").
-    let Some(app) = callbacks::get_from_address(address) else { return std::ptr::null_mut() };
+    let Some(app) = callbacks::get_from_address(address) else {
+        // A ctx the store provides for (or a racing clear: then a miss with
+        // `*copy` untouched, as the store is not asked).
+        return std::panic::catch_unwind(|| from_store(slot, ssl, data, len, copy))
+            .unwrap_or(std::ptr::null_mut());
+    };
     let tracing = log::enabled();
     // The value OpenSSL preset, read only for the trace.
     // SAFETY: `copy` is OpenSSL's live `int` for the duration of this call.
     let copy_in = if tracing && !copy.is_null() { unsafe { *copy } } else { 1 };
     // SAFETY: the application's get callback with OpenSSL's own arguments,
     // including the very same `copy` pointer.
-    let session = unsafe { app(ssl, data, len, copy) };
+    let mut session = unsafe { app(ssl, data, len, copy) };
+    if session.is_null() && store::active() {
+        session = std::panic::catch_unwind(|| from_store(slot, ssl, data, len, copy))
+            .unwrap_or(std::ptr::null_mut());
+    }
     let _ = std::panic::catch_unwind(|| {
         let hit = !session.is_null();
         // SAFETY: as above; read after the application wrote it.
@@ -141,6 +179,30 @@ pub unsafe fn on_get(
         }
     });
     session
+}
+
+/// The shared store's answer when the application's get callback missed.
+fn from_store(
+    slot: Option<usize>,
+    ssl: *mut Ssl,
+    data: *const c_uchar,
+    len: c_int,
+    copy: *mut c_int,
+) -> *mut SslSession {
+    if !store_serves(slot) {
+        return std::ptr::null_mut();
+    }
+    let (session_ctx, lib) = tracing_context(slot);
+    let Some(lib) = lib else { return std::ptr::null_mut() };
+    let id = if data.is_null() || len <= 0 {
+        &[][..]
+    } else {
+        // SAFETY: OpenSSL passes the id's `len` bytes, live for this call.
+        unsafe { std::slice::from_raw_parts(data, len as usize) }
+    };
+    // SAFETY: `ssl` and `copy` are OpenSSL's live arguments; `lib` made them;
+    // the slot's ctx is the live session_ctx OpenSSL consulted.
+    unsafe { store::on_get(lib, session_ctx, ssl, id, copy) }
 }
 
 /// # Safety

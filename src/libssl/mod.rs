@@ -2,6 +2,7 @@
 //! calling object uses when a process holds two.
 
 pub(crate) mod caller_cache;
+pub(crate) mod ctx_new;
 #[cfg(test)]
 pub(crate) mod fake;
 pub(crate) mod handle;

@@ -11,8 +11,9 @@
 //! A process may hold two OpenSSLs (a plugin linked to 1.1 dlopen'd locally by
 //! a program linked to 3.x; symbol versions keep them apart, but both bind to
 //! sesscb's unversioned names). So every exported call is routed by its
-//! *caller*: the libssl that the calling object's own `SSL_CTX_new` binds to
-//! is the one that made its ctxs ([`for_caller`]).
+//! *caller*: the libssl that the calling object's own `SSL_new` binds to is
+//! the one that made its ctxs ([`for_caller`]). (`SSL_new`, because sesscb
+//! never exports it: `SSL_CTX_new` it does, for the store's provide mode.)
 
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
@@ -279,18 +280,18 @@ fn backend_in(name: &CStr, own_base: usize, found_by: FoundBy) -> Option<&'stati
 }
 
 /// Which libssl the object containing `caller` uses: the one its own
-/// `SSL_CTX_new` resolves to in its dependency scope (the main program's
+/// `SSL_new` resolves to in its dependency scope (the main program's
 /// scope is the global one). Returns the object's address range too, for
 /// the cache.
 fn attribute_caller(caller: usize) -> Option<((usize, usize), &'static Libssl)> {
     let object = caller_object(caller)?;
     let scope = if object.is_main_program { Scope::Default } else { Scope::Handle(noload(&object.path)?) };
-    let ctx_new = scope.symbol(c"SSL_CTX_new");
-    if ctx_new.is_null() {
+    let ssl_new = scope.symbol(c"SSL_new");
+    if ssl_new.is_null() {
         return None;
     }
-    let base = object_base(ctx_new);
-    let lib_path = object_path(ctx_new)?;
+    let base = object_base(ssl_new);
+    let lib_path = object_path(ssl_new)?;
     let lib_scope = Scope::Handle(noload(&lib_path)?);
     let lib = backend(base, &lib_scope, FoundBy::CallerScope)?;
     Some(((object.start, object.end), lib))

@@ -194,6 +194,31 @@ unsafe fn is_being_freed(lib: &Libssl, ctx: *mut SslCtx, trampolines: Trampoline
     Kind::ALL.iter().any(|&kind| unsafe { lib.get(kind, ctx) } == trampolines.address(kind, slot))
 }
 
+/// The store's provide mode: a ctx just made, whose application has set no
+/// callbacks yet, gets this slot's new and get trampolines with no
+/// application callback behind them, so the store sees its sessions; its
+/// getters still answer NULL, as the application set nothing. A callback
+/// the application sets later takes its place in the slot (augment). With
+/// no slot free the ctx is left alone (a cache miss, never a failure).
+///
+/// # Safety
+/// `ctx` must be a live `SSL_CTX` that no other thread uses yet.
+pub unsafe fn provide(ctx: *mut SslCtx, trampolines: Trampolines) {
+    // SAFETY: the caller guarantees `ctx`.
+    let Some(lib) = (unsafe { resolver::for_ctx(ctx, 0) }) else { return };
+    let Some(slot) = slots::find(ctx).or_else(|| attach(lib, ctx)) else { return };
+    // New and get only: removes never reach the store, and a remove
+    // callback's mere presence changes what OpenSSL does.
+    for kind in [Kind::New, Kind::Get] {
+        // SAFETY: `ctx` is a live ctx of `lib` (it owns it).
+        unsafe {
+            if lib.get(kind, ctx) == 0 {
+                lib.set(kind, ctx, trampolines.address(kind, slot));
+            }
+        }
+    }
+}
+
 /// Gives `ctx` a slot. None when no slot near its hash is free.
 fn attach(lib: &'static Libssl, ctx: *mut SslCtx) -> Option<usize> {
     if !slots::has_room(ctx) {

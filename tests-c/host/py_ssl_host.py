@@ -168,7 +168,7 @@ def mode_ctypes(certfile, keyfile):
     maps = open("/proc/self/maps").read()
     libssl_paths = sorted({line.split()[-1] for line in maps.splitlines() if "/libssl.so" in line})
     check(len(libssl_paths) == 1, "exactly one libssl mapped %s" % libssl_paths)
-    check(not hasattr(libc, "SSL_CTX_new"), "libssl is not in the global scope (local dlopen by _ssl)")
+    check(not hasattr(libc, "SSL_new"), "libssl is not in the global scope (local dlopen by _ssl)")
 
     # The six by plain name: the global scope has them only when sesscb is
     # preloaded; otherwise use libssl's.

@@ -1,0 +1,160 @@
+"""The shared session store across processes of one host (SESSCB_STORE=local).
+
+Two `openssl s_server` processes stand for two workers or two instances: a
+client makes a session on A, then offers it to B. Without the store (sesscb
+preloaded, SESSCB_STORE unset) B resumes none of them; with it, every one.
+Both modes: provide (no -ext_cache: the server set no callbacks) and augment
+(-ext_cache: its own in-process cache misses, the store answers). TLS 1.2
+session ids and TLS 1.3 stateful tickets (-no_ticket) are shared; with TLS
+1.3's default stateless tickets nothing is stored and nothing changes. A bad
+setting leaves the store off with one line on stderr, and the server
+serves."""
+
+import os
+import re
+import signal
+import subprocess
+
+from . import config as cfg
+from .files import read_text
+from .procs import Proc, base_env, free_port, wait_until
+from .report import R
+
+SESSIONS = 4
+SESSCB = os.path.join(cfg.ROOT, "target", "release", "sesscb")
+DOMAIN = "interop"
+
+
+def store_env(d, extra=None):
+    """sesscb preloaded; the store on unless `extra` says otherwise."""
+    env = base_env()
+    env["LD_PRELOAD"] = cfg.LIB
+    env["SESSCB_LOG"] = os.path.join(d, "sesscb-%d.jsonl" % len(os.listdir(d)))
+    env.update(extra or {})
+    return env
+
+
+def on(d):
+    store = os.path.join(d, "store")
+    os.makedirs(store, mode=0o700, exist_ok=True)
+    return {"SESSCB_STORE": "local", "SESSCB_STORE_DIR": store, "SESSCB_STORE_DOMAIN": DOMAIN}
+
+
+def start(d, name, env, flags):
+    port = free_port()
+    argv = ["openssl", "s_server", "-accept", "127.0.0.1:%d" % port, "-www",
+            "-cert", os.path.join(d, "pki/a.test.crt"), "-key", os.path.join(d, "pki/a.test.key")] + flags
+    out = os.path.join(d, name + ".out")
+    p = Proc(name, argv, env, out, os.path.join(d, name + ".err"))
+    ok = wait_until(lambda: "ACCEPT" in read_text(out) or not p.alive(), 10) and p.alive()
+    return p, port, ok
+
+
+def connect(port, tls, sess_out=None, sess_in=None):
+    """One s_client connection that reads the reply (so TLS 1.3 tickets
+    arrive); returns 'New', 'Reused' or None (failed)."""
+    argv = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-servername", "a.test",
+            "-tls1_2" if tls == "1.2" else "-tls1_3", "-ign_eof"]
+    argv += ["-sess_out", sess_out] if sess_out else []
+    argv += ["-sess_in", sess_in] if sess_in else []
+    try:
+        out = subprocess.run(argv, input=b"GET / HTTP/1.0\r\n\r\n", capture_output=True, timeout=15,
+                             env=base_env()).stdout.decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        return None
+    m = re.search(r"^(New|Reused), TLS", out, re.M)
+    return m.group(1) if m else None
+
+
+def cross_resumed(d, tls, env_a, env_b, flags):
+    """Sessions made on A and resumed on B, out of SESSCB_STORE sessions;
+    None if a server did not start or a first handshake failed."""
+    a, port_a, ok_a = start(d, "a", env_a, flags)
+    b, port_b, ok_b = start(d, "b", env_b, flags)
+    try:
+        if not (ok_a and ok_b):
+            return None
+        resumed = 0
+        for i in range(SESSIONS):
+            f = os.path.join(d, "sess-%s-%d.pem" % (tls, i))
+            if connect(port_a, tls, sess_out=f) != "New":
+                return None
+            resumed += connect(port_b, tls, sess_in=f) == "Reused"
+        return resumed
+    finally:
+        for p in (a, b):
+            p.stop(signal.SIGTERM, 5)
+
+
+def entries(d):
+    """Entries in the case's embedded tier, per `sesscb stats --json`."""
+    r = subprocess.run([SESSCB, "stats", "--dir", os.path.join(d, "store"), "--domain", DOMAIN, "--json"],
+                       capture_output=True, timeout=15)
+    m = re.search(rb'"entries":(\d+)', r.stdout)
+    return int(m.group(1)) if m else 0
+
+
+def case(name, tls, flags, want_store):
+    """Plain vs store for one configuration; checks B's resumptions."""
+    plain_dir, store_dir = cfg.FX.rundir("store-%s-%s-plain" % (name, tls)), cfg.FX.rundir("store-%s-%s" % (name, tls))
+    plain = cross_resumed(plain_dir, tls, store_env(plain_dir), store_env(plain_dir), flags)
+    env = on(store_dir)
+    stored = cross_resumed(store_dir, tls, store_env(store_dir, env), store_env(store_dir, env), flags)
+    label = "store %s TLS %s: a session made on A resumes on B" % (name, tls)
+    R.row("store " + name, tls, "A->B", "%s/%d" % (plain, SESSIONS), "%s/%d" % (stored, SESSIONS),
+          "ok" if plain == 0 and stored == (SESSIONS if want_store else 0) else "FAIL")
+    R.check(label + " without the store: 0", plain == 0, "plain resumed %s/%d" % (plain, SESSIONS))
+    want = SESSIONS if want_store else 0
+    R.check(label + " with the store: %d" % want, stored == want, "store resumed %s/%d" % (stored, SESSIONS))
+    if not want_store:
+        R.check("store %s TLS %s: nothing stored" % (name, tls), entries(store_dir) == 0,
+                "%d entries" % entries(store_dir))
+
+
+BAD_SETTINGS = (
+    ("unknown mode", {"SESSCB_STORE_MODE": "sometimes"}, "SESSCB_STORE_MODE"),
+    ("size 0", {"SESSCB_STORE_SIZE": "0"}, "SESSCB_STORE_SIZE"),
+    ("unknown scheme", {"SESSCB_STORE": "memcached://127.0.0.1"}, "SESSCB_STORE"),
+    ("garbage keyring", {"SESSCB_STORE_KEYRING": "@garbage"}, "keyring"),
+    ("unreadable keyring", {"SESSCB_STORE_KEYRING": "/nonexistent/keyring"}, "cannot read keyring"),
+    ("directory not a directory", {"SESSCB_STORE_DIR": "@file"}, "not a directory"),
+)
+
+
+def bad_setting(name, extra, expect):
+    """The store stays off with one line naming the problem; the server
+    serves and nothing crashes."""
+    d = cfg.FX.rundir("store-bad-" + name.replace(" ", "-"))
+    env = on(d)
+    for k, v in extra.items():
+        if v == "@garbage":
+            v = os.path.join(d, "garbage.keyring")
+            with open(v, "w") as f:
+                f.write("not a keyring\n")
+            os.chmod(v, 0o600)
+        elif v == "@file":
+            v = os.path.join(d, "a-file")
+            open(v, "w").close()
+        env[k] = v
+    p, port, ok = start(d, "a", store_env(d, env), ["-no_ticket"])
+    try:
+        served = ok and connect(port, "1.2") == "New" and connect(port, "1.3") == "New"
+    finally:
+        rc = p.stop(signal.SIGTERM, 5)
+    lines = [line for line in read_text(p.err_path).splitlines() if line.startswith("sesscb:")]
+    R.check("store bad setting (%s): the server serves" % name, served and rc is not None and rc >= -15,
+            "served %s, exit %s" % (served, rc))
+    R.check("store bad setting (%s): one clear line" % name, len(lines) == 1 and expect in lines[0],
+            "stderr sesscb lines: %r" % lines)
+
+
+def test_store():
+    if not os.access(SESSCB, os.X_OK):
+        R.check("store: %s built" % SESSCB, False, "run `make lib`")
+        return
+    for tls in cfg.TLS_VERSIONS:
+        case("provide", tls, ["-no_ticket"], want_store=True)
+        case("augment", tls, ["-no_ticket", "-ext_cache"], want_store=True)
+    case("default-tickets", "1.3", [], want_store=False)
+    for name, extra, expect in BAD_SETTINGS:
+        bad_setting(name, extra, expect)

@@ -1,0 +1,77 @@
+//! `sesscb` command tests, on scratch files.
+
+use super::*;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sesscb-cli-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir(&dir).unwrap();
+    dir
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn keygen_makes_a_private_keyring_and_never_overwrites() {
+    let dir = scratch("keygen");
+    let path = dir.join("ring");
+    let p = path.to_str().unwrap();
+    run(&args(&["keygen", p])).unwrap();
+    assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    let (ring, _) = keysource::load_file(&path).unwrap();
+    assert_eq!(ring.keys().len(), 1);
+    assert!(matches!(run(&args(&["keygen", p])), Err(Failure::Failed(why)) if why.contains("--rotate")));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn rotate_adds_a_current_key_and_keeps_the_mode() {
+    let dir = scratch("rotate");
+    let path = dir.join("ring");
+    let p = path.to_str().unwrap();
+    run(&args(&["keygen", p])).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+    let out = run(&args(&["keygen", "--rotate", "--retire-after", "3600", p])).unwrap();
+    assert!(out.contains("key 2 added"), "{out}");
+    let (ring, _) = keysource::load_file(&path).unwrap();
+    let now = unix_now();
+    assert_eq!(ring.current(now).unwrap().id, 2);
+    assert!(ring.keys()[0].not_after.is_some_and(|end| end >= now + 3599));
+    assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+    let leftovers: Vec<_> = fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn stats_reads_the_embedded_tier() {
+    let base = scratch("stats");
+    let env = location::env_dir(&base, 4242, "web");
+    location::ensure_private_dir(&env, 0).unwrap();
+    let tier = lmdb::Tier::open(&env, 1 << 20).unwrap();
+    tier.put(&[1; 17], b"v", u64::MAX, 0).unwrap();
+    drop(tier);
+    let b = base.to_str().unwrap();
+    let out = run(&args(&["stats", "--dir", b, "--domain", "web", "--uid", "4242", "--json"])).unwrap();
+    assert!(out.contains("\"entries\":1,"), "{out}");
+    let table = run(&args(&["stats", "--dir", b, "--domain", "web", "--uid", "4242"])).unwrap();
+    assert!(table.contains("entries     1"), "{table}");
+    let missing = run(&args(&["stats", "--dir", b, "--domain", "mail", "--uid", "4242"]));
+    assert!(matches!(missing, Err(Failure::Failed(why)) if why.contains("no store")));
+    fs::remove_dir_all(&base).unwrap();
+}
+
+#[test]
+fn bad_usage_is_reported_as_such() {
+    for bad in [
+        &["frobnicate"][..],
+        &[],
+        &["keygen"],
+        &["keygen", "--retire-after", "5", "x"],
+        &["stats", "--uid", "x"],
+    ] {
+        assert!(matches!(run(&args(bad)), Err(Failure::Usage(_))), "{bad:?}");
+    }
+}

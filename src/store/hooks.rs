@@ -1,0 +1,212 @@
+//! What the store does on each session event, after the application's
+//! callback has run (dispatch calls these; no sesscb lock is held while the
+//! application runs, and none of these calls the application).
+//!
+//! - new: store a sealed copy of a server session that a get callback can
+//!   ever be asked for (TLS ≤ 1.2 with an id; TLS 1.3 only when stateful);
+//!   the application's return value is what OpenSSL sees.
+//! - get: when the application's callback missed, look the id up; a hit is
+//!   a fresh session OpenSSL owns (`*copy = 0`).
+//! - remove: nothing yet: removes that mean "this session is bad" cannot
+//!   yet be told from flushes, evictions and `SSL_CTX_free`, which must
+//!   never delete shared entries; entries expire by their TTL.
+//!
+//! Every failure is a miss or a skipped store, counted, never an error for
+//! the handshake.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::engine::{self, Runtime};
+use super::envelope::{self, Meta, Producer, Rejected};
+use super::lifetime::{self, SessionTimes};
+use super::openssl::{self, SessionApi};
+use super::subkeys::Subkeys;
+use crate::ffi::types::{Ssl, SslCtx, SslSession};
+use crate::libssl::handle::Libssl;
+
+/// Outcome counters (process-wide).
+#[derive(Default)]
+pub struct Counters {
+    pub stored: AtomicU64,
+    pub too_large: AtomicU64,
+    pub skipped_tls13_stateless: AtomicU64,
+    pub skipped_no_id: AtomicU64,
+    pub store_errors: AtomicU64,
+    pub local_hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub rejected_auth: AtomicU64,
+    pub rejected_incompatible: AtomicU64,
+    pub rejected_expired: AtomicU64,
+    pub lookup_errors: AtomicU64,
+}
+
+pub static COUNTERS: Counters = Counters {
+    stored: AtomicU64::new(0),
+    too_large: AtomicU64::new(0),
+    skipped_tls13_stateless: AtomicU64::new(0),
+    skipped_no_id: AtomicU64::new(0),
+    store_errors: AtomicU64::new(0),
+    local_hits: AtomicU64::new(0),
+    misses: AtomicU64::new(0),
+    rejected_auth: AtomicU64::new(0),
+    rejected_incompatible: AtomicU64::new(0),
+    rejected_expired: AtomicU64::new(0),
+    lookup_errors: AtomicU64::new(0),
+};
+
+fn count(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Whether the store is on in this process (cheap once known).
+#[inline]
+pub fn active() -> bool {
+    engine::active()
+}
+
+/// Whether the store's mode covers a ctx whose application set callbacks
+/// (`has_app`) or set none.
+#[inline]
+pub fn serves(has_app: bool) -> bool {
+    engine::serves(has_app)
+}
+
+fn producer(api: &SessionApi) -> Producer {
+    Producer::openssl(api.major, api.minor)
+}
+
+/// After the new-session callback: store `sess` if it can be resumed from
+/// the store.
+///
+/// # Safety
+/// `ssl` and `sess` are OpenSSL's live arguments; `lib` made them.
+pub unsafe fn on_new(lib: &Libssl, ssl: *mut Ssl, sess: *mut SslSession) {
+    let Some(api) = openssl::api(lib) else { return };
+    // SAFETY: the caller guarantees `ssl` and `sess`.
+    let Some(der) = (unsafe { storable(api, ssl, sess) }) else { return };
+    let Some(rt) = engine::runtime() else { return };
+    // SAFETY: as above.
+    let (id, (created, timeout, authenticated)) = unsafe { (api.id(sess), api.times(sess)) };
+    let now = engine::unix_now();
+    let times = SessionTimes { created, timeout, authenticated };
+    let Some(expiry) = lifetime::expiry(times, rt.config.limits, now) else { return };
+    if put(&rt, api, &id, &der, authenticated, expiry, now).is_some() {
+        count(&COUNTERS.stored);
+    } else {
+        count(&COUNTERS.store_errors);
+    }
+}
+
+/// The DER of `sess` if it belongs in the store, else None (counted).
+///
+/// # Safety
+/// As [`on_new`].
+unsafe fn storable(api: &SessionApi, ssl: *mut Ssl, sess: *mut SslSession) -> Option<Vec<u8>> {
+    // SAFETY: the caller guarantees `ssl` and `sess`.
+    unsafe {
+        if !api.is_server(ssl) {
+            return None;
+        }
+        if api.is_tls13(sess) && !api.tls13_stateful(ssl) {
+            count(&COUNTERS.skipped_tls13_stateless);
+            return None;
+        }
+        if api.id(sess).is_empty() {
+            count(&COUNTERS.skipped_no_id);
+            return None;
+        }
+        let max = engine::config().map_or(0, |c| c.max_entry);
+        let der = api.to_der(sess, max);
+        if der.is_none() {
+            count(&COUNTERS.too_large);
+        }
+        der
+    }
+}
+
+fn put(
+    rt: &Runtime,
+    api: &SessionApi,
+    id: &[u8],
+    der: &[u8],
+    auth: u64,
+    expiry: u64,
+    now: u64,
+) -> Option<()> {
+    let ring = rt.keyring();
+    let keys = Subkeys::derive(ring.current(now)?);
+    let domain = rt.config.domain.as_bytes();
+    let store_key = keys.store_key(domain, id);
+    let meta = Meta { producer: producer(api), key_id: keys.key_id, authenticated: auth, expiry };
+    let value = envelope::seal(&keys, meta, envelope::fresh_nonce()?, &store_key, domain, der);
+    rt.tier.put(&store_key, &value, expiry, now).ok().map(|_| ())
+}
+
+/// After the application's get callback missed: the session stored under
+/// `id`, if an authentic, compatible, unexpired one is there.
+///
+/// A ctx in `SSL_SESS_CACHE_OFF` (or client-only) mode is never served:
+/// OpenSSL still asks its get callback, but the application chose no cache.
+///
+/// # Safety
+/// `ssl` is OpenSSL's live argument; `lib` made it; `session_ctx`, if
+/// known, is the live ctx OpenSSL consulted; `copy` is NULL or OpenSSL's
+/// live `int`.
+pub unsafe fn on_get(
+    lib: &Libssl,
+    session_ctx: Option<*mut SslCtx>,
+    ssl: *mut Ssl,
+    id: &[u8],
+    copy: *mut std::ffi::c_int,
+) -> *mut SslSession {
+    let Some(api) = openssl::api(lib) else { return std::ptr::null_mut() };
+    // SAFETY: the caller guarantees `ssl` and `session_ctx`.
+    let cache_on = session_ctx.is_none_or(|ctx| unsafe { api.server_cache_on(ctx) });
+    // SAFETY: as above.
+    if id.is_empty() || !cache_on || !unsafe { api.is_server(ssl) } {
+        return std::ptr::null_mut();
+    }
+    let Some(rt) = engine::runtime() else { return std::ptr::null_mut() };
+    match lookup(&rt, api, id) {
+        Some(sess) => {
+            count(&COUNTERS.local_hits);
+            if !copy.is_null() {
+                // SAFETY: `copy` is OpenSSL's live int: 0 hands OpenSSL our
+                // one reference to a session nobody else holds.
+                unsafe { *copy = 0 };
+            }
+            sess
+        }
+        None => std::ptr::null_mut(),
+    }
+}
+
+fn lookup(rt: &Runtime, api: &SessionApi, id: &[u8]) -> Option<*mut SslSession> {
+    let now = engine::unix_now();
+    let ring = rt.keyring();
+    let domain = rt.config.domain.as_bytes();
+    for key in ring.openers(now) {
+        let store_key = Subkeys::derive(key).store_key(domain, id);
+        let value = match rt.tier.get(&store_key, now) {
+            Ok(Some(value)) => value,
+            Ok(None) => continue,
+            Err(_) => {
+                count(&COUNTERS.lookup_errors);
+                return None;
+            }
+        };
+        return match envelope::open(&ring, &value, &store_key, domain, producer(api), now) {
+            Ok((meta, der)) => api.materialise(&der, meta.expiry, meta.authenticated),
+            Err(why) => {
+                count(match why {
+                    Rejected::Incompatible => &COUNTERS.rejected_incompatible,
+                    Rejected::Expired => &COUNTERS.rejected_expired,
+                    _ => &COUNTERS.rejected_auth,
+                });
+                None
+            }
+        };
+    }
+    count(&COUNTERS.misses);
+    None
+}

@@ -72,7 +72,11 @@ pub fn config() -> Option<&'static Config> {
             }
         }
     });
-    STATE.store(if config.is_some() { ON } else { OFF }, Ordering::Relaxed);
+    // Written once: a store on every event would bounce the cache line
+    // between the threads doing handshakes.
+    if STATE.load(Ordering::Relaxed) == UNKNOWN {
+        STATE.store(if config.is_some() { ON } else { OFF }, Ordering::Relaxed);
+    }
     config.as_ref()
 }
 

@@ -1,7 +1,9 @@
 """The shared session store across processes of one host (SESSCB_STORE=local).
 
-Two `openssl s_server` processes stand for two workers or two instances: a
-client makes a session on A, then offers it to B. Without the store (sesscb
+Two `openssl s_server` processes stand for two instances, and a Python
+`ssl` server's two forked workers for two workers (their SSLContext is made
+before the fork, so the store starts in each worker after it): a client
+makes a session on A, then offers it to B. Without the store (sesscb
 preloaded, SESSCB_STORE unset) B resumes none of them; with it, every one.
 Both modes: provide (no -ext_cache: the server set no callbacks) and augment
 (-ext_cache: its own in-process cache misses, the store answers). TLS 1.2
@@ -74,15 +76,37 @@ def cross_resumed(d, tls, env_a, env_b, flags):
     try:
         if not (ok_a and ok_b):
             return None
-        resumed = 0
-        for i in range(SESSIONS):
-            f = os.path.join(d, "sess-%s-%d.pem" % (tls, i))
-            if connect(port_a, tls, sess_out=f) != "New":
-                return None
-            resumed += connect(port_b, tls, sess_in=f) == "Reused"
-        return resumed
+        return resumed_a_to_b(d, tls, port_a, port_b)
     finally:
         for p in (a, b):
+            p.stop(signal.SIGTERM, 5)
+
+
+def resumed_a_to_b(d, tls, port_a, port_b):
+    """Sessions made on A and resumed on B; None if a first handshake failed."""
+    resumed = 0
+    for i in range(SESSIONS):
+        f = os.path.join(d, "sess-%s-%d.pem" % (tls, i))
+        if connect(port_a, tls, sess_out=f) != "New":
+            return None
+        resumed += connect(port_b, tls, sess_in=f) == "Reused"
+    return resumed
+
+
+def py_workers_resumed(d, tls, env):
+    """The same with a Python `ssl` server whose two forked workers share
+    one SSLContext made before the fork (each on its own port)."""
+    port_a, port_b = free_port(), free_port()
+    argv = [cfg.PYTHON, os.path.join(cfg.HERE, "pyworkers.py"), os.path.join(d, "pki/a.test.crt"),
+            os.path.join(d, "pki/a.test.key"), str(port_a), str(port_b), str(SESSIONS)]
+    out = os.path.join(d, "pyworkers.out")
+    p = Proc("pyworkers", argv, env, out, os.path.join(d, "pyworkers.err"))
+    try:
+        if not (wait_until(lambda: read_text(out).count("LISTEN") == 2 or not p.alive(), 10) and p.alive()):
+            return None
+        return resumed_a_to_b(d, tls, port_a, port_b)
+    finally:
+        if p.wait(15) is None:
             p.stop(signal.SIGTERM, 5)
 
 
@@ -94,12 +118,16 @@ def entries(d):
     return int(m.group(1)) if m else 0
 
 
-def case(name, tls, flags, want_store):
+def s_servers(flags):
+    """Two `s_server` processes with `flags`, as a case's servers."""
+    return lambda d, tls, env: cross_resumed(d, tls, env, env, flags)
+
+
+def case(name, tls, servers, want_store):
     """Plain vs store for one configuration; checks B's resumptions."""
     plain_dir, store_dir = cfg.FX.rundir("store-%s-%s-plain" % (name, tls)), cfg.FX.rundir("store-%s-%s" % (name, tls))
-    plain = cross_resumed(plain_dir, tls, store_env(plain_dir), store_env(plain_dir), flags)
-    env = on(store_dir)
-    stored = cross_resumed(store_dir, tls, store_env(store_dir, env), store_env(store_dir, env), flags)
+    plain = servers(plain_dir, tls, store_env(plain_dir))
+    stored = servers(store_dir, tls, store_env(store_dir, on(store_dir)))
     label = "store %s TLS %s: a session made on A resumes on B" % (name, tls)
     R.row("store " + name, tls, "A->B", "%s/%d" % (plain, SESSIONS), "%s/%d" % (stored, SESSIONS),
           "ok" if plain == 0 and stored == (SESSIONS if want_store else 0) else "FAIL")
@@ -153,8 +181,9 @@ def test_store():
         R.check("store: %s built" % SESSCB, False, "run `make lib`")
         return
     for tls in cfg.TLS_VERSIONS:
-        case("provide", tls, ["-no_ticket"], want_store=True)
-        case("augment", tls, ["-no_ticket", "-ext_cache"], want_store=True)
-    case("default-tickets", "1.3", [], want_store=False)
+        case("provide", tls, s_servers(["-no_ticket"]), want_store=True)
+        case("augment", tls, s_servers(["-no_ticket", "-ext_cache"]), want_store=True)
+        case("python-workers", tls, py_workers_resumed, want_store=True)
+    case("default-tickets", "1.3", s_servers([]), want_store=False)
     for name, extra, expect in BAD_SETTINGS:
         bad_setting(name, extra, expect)

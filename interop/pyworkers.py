@@ -1,0 +1,52 @@
+"""A Python `ssl` server with two worker processes, for the store test.
+
+The parent makes one server SSLContext (no session callbacks: Python sets
+none) and forks two workers; each serves `count` connections on its own
+port, answering every request with a short HTTP reply. Python's per-process
+session cache means a session made by one worker never resumes on the
+other, unless the store provides a shared one.
+
+    pyworkers.py CERT KEY PORT_A PORT_B COUNT
+"""
+
+import os
+import socket
+import ssl
+import sys
+
+
+def serve(ctx, port, count):
+    with socket.create_server(("127.0.0.1", port)) as listener:
+        print("LISTEN %d" % port, flush=True)
+        for _ in range(count):
+            conn, _ = listener.accept()
+            try:
+                with ctx.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(4096)
+                    tls.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            except (OSError, ssl.SSLError):
+                pass
+
+
+def main(argv):
+    cert, key, port_a, port_b, count = argv[1], argv[2], int(argv[3]), int(argv[4]), int(argv[5])
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    # Stateful TLS 1.3 sessions, and TLS 1.2 session ids instead of tickets.
+    ctx.options |= ssl.OP_NO_TICKET
+    pids = []
+    for port in (port_a, port_b):
+        pid = os.fork()
+        if pid == 0:
+            serve(ctx, port, count)
+            os._exit(0)
+        pids.append(pid)
+    status = 0
+    for pid in pids:
+        _, st = os.waitpid(pid, 0)
+        status |= st
+    return 0 if status == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -9,9 +9,10 @@
 //! registers nothing and loads nothing, so with the store off these calls
 //! stay pure pass-through.
 
-use std::ffi::{CStr, c_char, c_void};
+use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::resolver;
 use crate::ffi::types::SslCtx;
 
 pub type CtxNewFn = unsafe extern "C" fn(*const c_void) -> *mut SslCtx;
@@ -45,8 +46,8 @@ fn real_pair(method: *const c_void) -> Option<(usize, usize)> {
             return Some((entry[1].load(Ordering::Relaxed), entry[2].load(Ordering::Relaxed)));
         }
     }
-    let found = match owner(method) {
-        Some(path) => in_object(path)?,
+    let found = match in_owner(method) {
+        Some(found) => found,
         None => return next_after_sesscb(),
     };
     // Remember it in a free entry; racing writers store the same values.
@@ -58,36 +59,19 @@ fn real_pair(method: *const c_void) -> Option<(usize, usize)> {
     Some(found)
 }
 
-/// The path of the object holding `method` (None for NULL or an address in
-/// no object).
-fn owner(method: *const c_void) -> Option<&'static CStr> {
+/// `SSL_CTX_new`/`_ex` as the object holding `method` (a loaded libssl)
+/// sees them; None for NULL or an address in no libssl.
+fn in_owner(method: *const c_void) -> Option<(usize, usize)> {
     if method.is_null() {
         return None;
     }
-    // SAFETY: `Dl_info` is plain data, for which all-zero is a valid value.
-    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    // SAFETY: dladdr only reads loader data and fills `info`.
-    if unsafe { libc::dladdr(method, &mut info) } == 0 || info.dli_fname.is_null() {
-        return None;
-    }
-    // SAFETY: dli_fname is a NUL-terminated string the loader keeps while
-    // the object stays loaded (libssl is never unloaded under a live method).
-    Some(unsafe { CStr::from_ptr(info.dli_fname) })
-}
-
-/// `SSL_CTX_new`/`_ex` as the object at `path` (already loaded) sees them.
-fn in_object(path: &CStr) -> Option<(usize, usize)> {
-    // SAFETY: RTLD_NOLOAD never loads anything; the handle is never closed.
-    let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_LAZY | libc::RTLD_NOLOAD) };
-    if handle.is_null() {
-        return None;
-    }
+    let handle = resolver::noload(&resolver::object_path(method.cast_mut())?)?;
     // SAFETY: dlsym on a live handle with C string literals.
     let (new, new_ex) = unsafe {
         (libc::dlsym(handle, c"SSL_CTX_new".as_ptr()), libc::dlsym(handle, c"SSL_CTX_new_ex".as_ptr()))
     };
-    let own = own_base();
-    let usable = |p: *mut c_void| !p.is_null() && object_base(p) != own;
+    let own = resolver::own_base();
+    let usable = |p: *mut c_void| !p.is_null() && resolver::object_base(p) != own;
     usable(new).then_some((new as usize, if usable(new_ex) { new_ex as usize } else { 0 }))
 }
 
@@ -100,15 +84,4 @@ fn next_after_sesscb() -> Option<(usize, usize)> {
         )
     };
     (!new.is_null()).then_some((new as usize, new_ex as usize))
-}
-
-fn object_base(address: *mut c_void) -> usize {
-    // SAFETY: `Dl_info` is plain data, for which all-zero is a valid value.
-    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    // SAFETY: dladdr only reads loader data and fills `info`.
-    if unsafe { libc::dladdr(address, &mut info) } == 0 { 0 } else { info.dli_fbase as usize }
-}
-
-fn own_base() -> usize {
-    object_base(own_base as *mut c_void)
 }

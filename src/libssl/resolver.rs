@@ -343,7 +343,7 @@ fn caller_object(address: usize) -> Option<CallerObject> {
 }
 
 /// `dlopen(name, RTLD_NOLOAD)`: a handle only if it is already loaded.
-fn noload(name: &CStr) -> Option<*mut c_void> {
+pub(crate) fn noload(name: &CStr) -> Option<*mut c_void> {
     // SAFETY: RTLD_NOLOAD never loads anything; the handle is never closed.
     let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_LAZY | libc::RTLD_NOLOAD) };
     (!handle.is_null()).then_some(handle)
@@ -426,14 +426,15 @@ fn load(scope: &Scope, own_base: usize, found_by: FoundBy) -> Option<Libssl> {
 }
 
 /// Load base of the object containing `address`, 0 if unknown.
-fn object_base(address: *mut c_void) -> usize {
+pub(super) fn object_base(address: *mut c_void) -> usize {
     // SAFETY: `Dl_info` is plain data, for which all-zero is a valid value.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
     // SAFETY: dladdr only reads loader data and fills `info`.
     if unsafe { libc::dladdr(address, &mut info) } == 0 { 0 } else { info.dli_fbase as usize }
 }
 
-fn object_path(address: *mut c_void) -> Option<CString> {
+/// Path of the object containing `address`.
+pub(super) fn object_path(address: *mut c_void) -> Option<CString> {
     // SAFETY: `Dl_info` is plain data, for which all-zero is a valid value.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
     // SAFETY: dladdr only reads loader data and fills `info`; dli_fname points into loader data that outlives us.
@@ -444,7 +445,8 @@ fn object_path(address: *mut c_void) -> Option<CString> {
     Some(unsafe { CStr::from_ptr(info.dli_fname) }.to_owned())
 }
 
-fn own_base() -> usize {
+/// Load base of sesscb itself.
+pub(super) fn own_base() -> usize {
     object_base(own_base as *mut c_void)
 }
 

@@ -25,7 +25,6 @@ use crate::ffi::types::{Ssl, SslCtx, SslSession};
 use crate::libssl::handle::Libssl;
 
 /// Outcome counters (process-wide).
-#[derive(Default)]
 pub struct Counters {
     pub stored: AtomicU64,
     pub too_large: AtomicU64,
@@ -83,10 +82,10 @@ fn producer(api: &SessionApi) -> Producer {
 pub unsafe fn on_new(lib: &Libssl, ssl: *mut Ssl, sess: *mut SslSession) {
     let Some(api) = openssl::api(lib) else { return };
     // SAFETY: the caller guarantees `ssl` and `sess`.
-    let Some(der) = (unsafe { storable(api, ssl, sess) }) else { return };
+    let Some((id, der)) = (unsafe { storable(api, ssl, sess) }) else { return };
     let Some(rt) = engine::runtime() else { return };
     // SAFETY: as above.
-    let (id, (created, timeout, authenticated)) = unsafe { (api.id(sess), api.times(sess)) };
+    let (created, timeout, authenticated) = unsafe { api.times(sess) };
     let now = engine::unix_now();
     let times = SessionTimes { created, timeout, authenticated };
     let Some(expiry) = lifetime::expiry(times, rt.config.limits, now) else { return };
@@ -97,11 +96,11 @@ pub unsafe fn on_new(lib: &Libssl, ssl: *mut Ssl, sess: *mut SslSession) {
     }
 }
 
-/// The DER of `sess` if it belongs in the store, else None (counted).
+/// The id and DER of `sess` if it belongs in the store, else None (counted).
 ///
 /// # Safety
 /// As [`on_new`].
-unsafe fn storable(api: &SessionApi, ssl: *mut Ssl, sess: *mut SslSession) -> Option<Vec<u8>> {
+unsafe fn storable(api: &SessionApi, ssl: *mut Ssl, sess: *mut SslSession) -> Option<(Vec<u8>, Vec<u8>)> {
     // SAFETY: the caller guarantees `ssl` and `sess`.
     unsafe {
         if !api.is_server(ssl) {
@@ -111,7 +110,8 @@ unsafe fn storable(api: &SessionApi, ssl: *mut Ssl, sess: *mut SslSession) -> Op
             count(&COUNTERS.skipped_tls13_stateless);
             return None;
         }
-        if api.id(sess).is_empty() {
+        let id = api.id(sess);
+        if id.is_empty() {
             count(&COUNTERS.skipped_no_id);
             return None;
         }
@@ -120,7 +120,7 @@ unsafe fn storable(api: &SessionApi, ssl: *mut Ssl, sess: *mut SslSession) -> Op
         if der.is_none() {
             count(&COUNTERS.too_large);
         }
-        der
+        Some((id, der?))
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 use crate::ffi::types::{Ssl, SslCtx, SslSession};
 use crate::libssl::handle::Libssl;
+use crate::libssl::resolver;
 use crate::sync::fork_aware_lock::ForkAwareLock;
 
 /// `SSL_OP_NO_TICKET`, the same bit in every line.
@@ -76,13 +77,7 @@ pub fn api(lib: &Libssl) -> Option<&'static SessionApi> {
 }
 
 fn resolve(lib: &Libssl) -> Option<SessionApi> {
-    let path = CString::new(lib.path.as_bytes()).ok()?;
-    // SAFETY: RTLD_NOLOAD only returns a handle to an object already
-    // loaded (this libssl); the handle is never closed.
-    let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_LAZY | libc::RTLD_NOLOAD) };
-    if handle.is_null() {
-        return None;
-    }
+    let handle = resolver::noload(&CString::new(lib.path.as_bytes()).ok()?)?;
     macro_rules! sym {
         ($name:literal) => {{
             // SAFETY: dlsym on a live handle with a C string literal.

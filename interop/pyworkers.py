@@ -6,7 +6,12 @@ port, answering every request with a short HTTP reply. Python's per-process
 session cache means a session made by one worker never resumes on the
 other, unless the store provides a shared one.
 
-    pyworkers.py CERT KEY PORT_A PORT_B COUNT
+    pyworkers.py CERT KEY PORT_A PORT_B COUNT [clean|unclean]
+
+`unclean` closes each connection without a TLS close_notify (no
+`unwrap()`, as many Python servers do): OpenSSL then treats the session as
+bad and removes it (`SSL_free` -> `ssl_clear_bad_session` ->
+`SSL_CTX_remove_session`), in its own cache and, through sesscb, the store.
 """
 
 import os
@@ -15,7 +20,7 @@ import ssl
 import sys
 
 
-def serve(ctx, port, count):
+def serve(ctx, port, count, clean):
     with socket.create_server(("127.0.0.1", port)) as listener:
         print("LISTEN %d" % port, flush=True)
         for _ in range(count):
@@ -24,12 +29,15 @@ def serve(ctx, port, count):
                 with ctx.wrap_socket(conn, server_side=True) as tls:
                     tls.recv(4096)
                     tls.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    if clean:
+                        tls.unwrap()
             except (OSError, ssl.SSLError):
                 pass
 
 
 def main(argv):
     cert, key, port_a, port_b, count = argv[1], argv[2], int(argv[3]), int(argv[4]), int(argv[5])
+    clean = (argv[6] if len(argv) > 6 else "clean") == "clean"
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     # Stateful TLS 1.3 sessions, and TLS 1.2 session ids instead of tickets.
@@ -38,7 +46,7 @@ def main(argv):
     for port in (port_a, port_b):
         pid = os.fork()
         if pid == 0:
-            serve(ctx, port, count)
+            serve(ctx, port, count, clean)
             os._exit(0)
         pids.append(pid)
     status = 0

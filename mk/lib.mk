@@ -44,18 +44,20 @@ header-check: lib $(OSSL111)/lib/libssl.so.1.1
 	else echo "header-check: a deliberately wrong prototype was accepted"; rm -rf $$tmp; exit 1; fi; \
 	rm -rf $$tmp
 
-# The export table is the contract: the six OpenSSL names and SSL_CTX_new/_ex (the store's provide mode; a pass-through when it is off), unversioned, plus
+# The export table is the contract: the six OpenSSL names, SSL_CTX_new/_ex (the
+# store's provide mode) and SSL_CTX_remove_session (the store's explicit
+# removes), pass-throughs when the store is off, unversioned, plus
 # sesscb_*; no libssl/libcrypto dependency of any kind.
 exports-check: lib
 	@set -e; so=$(LIB); \
 	defined=$$(nm -D --defined-only $$so | awk '{print $$3}' | sort | tr '\n' ' '); \
-	want="SSL_CTX_new SSL_CTX_new_ex SSL_CTX_sess_get_get_cb SSL_CTX_sess_get_new_cb SSL_CTX_sess_get_remove_cb SSL_CTX_sess_set_get_cb SSL_CTX_sess_set_new_cb SSL_CTX_sess_set_remove_cb sesscb_stats sesscb_version "; \
+	want="SSL_CTX_new SSL_CTX_new_ex SSL_CTX_remove_session SSL_CTX_sess_get_get_cb SSL_CTX_sess_get_new_cb SSL_CTX_sess_get_remove_cb SSL_CTX_sess_set_get_cb SSL_CTX_sess_set_new_cb SSL_CTX_sess_set_remove_cb sesscb_stats sesscb_version "; \
 	[ "$$defined" = "$$want" ] || { echo "exports-check: unexpected exports: $$defined"; exit 1; }; \
-	! readelf --dyn-syms -W $$so | grep -E ' SSL_CTX_(sess|new).*@' || { echo "exports-check: versioned export"; exit 1; }; \
+	! readelf --dyn-syms -W $$so | grep -E ' SSL_CTX_(sess|new|remove).*@' || { echo "exports-check: versioned export"; exit 1; }; \
 	! nm -D --undefined-only $$so | grep -iE ' (SSL|CRYPTO|OPENSSL|ERR)_' || { echo "exports-check: OpenSSL import"; exit 1; }; \
 	! readelf -d $$so | grep -E 'NEEDED.*lib(ssl|crypto)' || { echo "exports-check: DT_NEEDED on OpenSSL"; exit 1; }; \
 	readelf -d $$so | grep -q 'SONAME.*\[$(SONAME)\]' || { echo "exports-check: soname"; exit 1; }; \
-	echo "exports-check: ok (the six + SSL_CTX_new/_ex unversioned, sesscb_*; no OpenSSL link dependency)"
+	echo "exports-check: ok (the six + SSL_CTX_new/_ex + SSL_CTX_remove_session unversioned, sesscb_*; no OpenSSL link dependency)"
 
 unit-test:
 	$(CARGO) test --release --locked --lib

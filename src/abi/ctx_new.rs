@@ -12,7 +12,7 @@ use crate::dispatch::trampolines::TRAMPOLINES;
 use crate::ffi::types::SslCtx;
 use crate::libssl::{ctx_new, resolver};
 use crate::registry::set_get;
-use crate::store::engine;
+use crate::store::{engine, hooks};
 
 /// `SSL_CTX_new(method)`.
 ///
@@ -54,10 +54,18 @@ fn after_new(ctx: *mut SslCtx) {
         return;
     }
     ffi_boundary!("SSL_CTX_new", {
+        if !engine::active() {
+            return;
+        }
+        // As every export: no libssl is used without sesscb's ex_data free
+        // function, which releases the slot provide() takes.
+        resolver::use_ctx_free_fn(ctx_free::ctx_ex_data_free);
+        // SAFETY: `ctx` was just made by a libssl and is not yet shared.
+        if let Some(lib) = unsafe { resolver::for_ctx(ctx, 0) } {
+            // SAFETY: as above; `lib` made `ctx`.
+            unsafe { hooks::on_ctx_new(lib, ctx) };
+        }
         if engine::provides() {
-            // As every export: no libssl is used without sesscb's ex_data
-            // free function, which releases the slot provide() takes.
-            resolver::use_ctx_free_fn(ctx_free::ctx_ex_data_free);
             // SAFETY: `ctx` was just made and is not yet shared.
             unsafe { set_get::provide(ctx, TRAMPOLINES) }
         }

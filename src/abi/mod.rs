@@ -9,3 +9,4 @@ mod ctx_free;
 mod ctx_new;
 mod exports;
 mod prototypes;
+mod remove_session;

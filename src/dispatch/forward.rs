@@ -20,6 +20,8 @@ use crate::registry::shared;
 use crate::registry::slots;
 use crate::store::hooks as store;
 
+use super::removal;
+
 /// Where trampoline `index` leads: the application's callback and, for a
 /// per-ctx slot, that slot's index (None: a shared trampoline).
 #[inline(always)]
@@ -224,6 +226,10 @@ pub unsafe fn on_remove(ctx: *mut SslCtx, sess: *mut SslSession, index: usize) {
     unsafe { app(ctx, sess) };
     let _ = std::panic::catch_unwind(|| {
         stats::record(counted(slot), Event::Remove);
+        if store::active() && !removal::in_explicit_remove() {
+            // A flush, expiry, eviction or SSL_CTX_free: never propagated.
+            store::ignored_remove();
+        }
         if log::enabled() {
             // SAFETY: `sess` is OpenSSL's live argument.
             let sid = unsafe { session_id(tracing_context(slot).1, sess) };

@@ -2,6 +2,7 @@
 //! application's callback, count, trace).
 
 pub(crate) mod forward;
+pub(crate) mod removal;
 #[cfg(test)]
 mod tests;
 pub(crate) mod trampolines;

@@ -85,6 +85,7 @@ pub fn libssl() -> &'static Libssl {
         get_get,
         session_get_id: None,
         get_ssl_ctx: None,
+        remove_session: None,
         ctx_get_ssl_method: None,
         image: (0, 0),
         ex_index: EX_INDEX,

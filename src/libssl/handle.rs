@@ -8,6 +8,9 @@ use crate::ffi::callbacks::{self, Address, Kind};
 use crate::ffi::types::{GetSessionCb, NewSessionCb, RemoveSessionCb, Ssl, SslCtx, SslSession};
 use crate::observe::trace::FoundBy;
 
+/// `SSL_CTX_remove_session`, the same prototype in every line.
+pub type RemoveSessionFn = unsafe extern "C" fn(*mut SslCtx, *mut SslSession) -> c_int;
+
 /// The real libssl's functions that sesscb uses.
 pub struct Libssl {
     pub path: String,
@@ -23,6 +26,8 @@ pub struct Libssl {
     pub(super) get_get: unsafe extern "C" fn(*mut SslCtx) -> GetSessionCb,
     pub(super) session_get_id: Option<unsafe extern "C" fn(*const SslSession, *mut c_uint) -> *const c_uchar>,
     pub(super) get_ssl_ctx: Option<unsafe extern "C" fn(*const Ssl) -> *mut SslCtx>,
+    /// The real `SSL_CTX_remove_session`, which sesscb's own forwards to.
+    pub(super) remove_session: Option<RemoveSessionFn>,
     /// `SSL_CTX_get_ssl_method`: a plain field load in every version, and the
     /// method is static data inside the libssl that made the ctx — how a ctx
     /// is attributed to its libssl ([`Libssl::owns`]). None in unit tests.
@@ -102,6 +107,11 @@ impl Libssl {
             let id = get_id(sess, &mut len);
             if id.is_null() { &[] } else { std::slice::from_raw_parts(id, len as usize) }
         }
+    }
+
+    /// This libssl's own `SSL_CTX_remove_session`, if it has one.
+    pub fn remove_session_fn(&self) -> Option<RemoveSessionFn> {
+        self.remove_session
     }
 
     /// `SSL_get_SSL_CTX(ssl)` (for the trace).

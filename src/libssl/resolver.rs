@@ -367,9 +367,12 @@ fn load(scope: &Scope, own_base: usize, found_by: FoundBy) -> Option<Libssl> {
     macro_rules! optional {
         ($name:literal) => {{
             let p = scope.symbol($name);
-            // SAFETY: as above; NULL maps to None.
+            // NULL, or sesscb's own export of the name (which would call
+            // itself), maps to None.
+            let usable = !p.is_null() && object_base(p) != own_base;
+            // SAFETY: as above.
             #[allow(clippy::missing_transmute_annotations)]
-            (!p.is_null()).then(|| unsafe { std::mem::transmute::<*mut c_void, _>(p) })
+            usable.then(|| unsafe { std::mem::transmute::<*mut c_void, _>(p) })
         }};
     }
     let set_new = required!(c"SSL_CTX_sess_set_new_cb");
@@ -421,6 +424,7 @@ fn load(scope: &Scope, own_base: usize, found_by: FoundBy) -> Option<Libssl> {
         get_get,
         session_get_id: optional!(c"SSL_SESSION_get_id"),
         get_ssl_ctx: optional!(c"SSL_get_SSL_CTX"),
+        remove_session: optional!(c"SSL_CTX_remove_session"),
         ex_index,
     })
 }

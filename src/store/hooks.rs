@@ -7,9 +7,11 @@
 //!   the application's return value is what OpenSSL sees.
 //! - get: when the application's callback missed, look the id up; a hit is
 //!   a fresh session OpenSSL owns (`*copy = 0`).
-//! - remove: nothing yet: removes that mean "this session is bad" cannot
-//!   yet be told from flushes, evictions and `SSL_CTX_free`, which must
-//!   never delete shared entries; entries expire by their TTL.
+//! - remove: only `SSL_CTX_remove_session` (an application's explicit
+//!   removal, or libssl's for a session it marks bad) deletes the shared
+//!   entry, at most [`REMOVES_PER_SECOND`] a second; the remove callbacks of
+//!   flushes, expiry, eviction and `SSL_CTX_free` are counted and ignored
+//!   (`dispatch::removal`).
 //!
 //! Every failure is a miss or a skipped store, counted, never an error for
 //! the handshake.
@@ -20,6 +22,7 @@ use super::engine::{self, Runtime};
 use super::envelope::{self, Meta, Producer, Rejected};
 use super::lifetime::{self, SessionTimes};
 use super::openssl::{self, SessionApi};
+use super::ratelimit::PerSecond;
 use super::subkeys::Subkeys;
 use crate::ffi::types::{Ssl, SslCtx, SslSession};
 use crate::libssl::handle::Libssl;
@@ -37,6 +40,9 @@ pub struct Counters {
     pub rejected_incompatible: AtomicU64,
     pub rejected_expired: AtomicU64,
     pub lookup_errors: AtomicU64,
+    pub removes_propagated: AtomicU64,
+    pub removes_ignored: AtomicU64,
+    pub removes_rate_limited: AtomicU64,
 }
 
 pub static COUNTERS: Counters = Counters {
@@ -51,7 +57,14 @@ pub static COUNTERS: Counters = Counters {
     rejected_incompatible: AtomicU64::new(0),
     rejected_expired: AtomicU64::new(0),
     lookup_errors: AtomicU64::new(0),
+    removes_propagated: AtomicU64::new(0),
+    removes_ignored: AtomicU64::new(0),
+    removes_rate_limited: AtomicU64::new(0),
 };
+
+/// How many removes a process may propagate to the store each second.
+const REMOVES_PER_SECOND: u64 = 1000;
+static REMOVE_BUDGET: PerSecond = PerSecond::new(REMOVES_PER_SECOND);
 
 fn count(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
@@ -72,6 +85,22 @@ pub fn serves(has_app: bool) -> bool {
 
 fn producer(api: &SessionApi) -> Producer {
     Producer::openssl(api.major, api.minor)
+}
+
+/// A ctx was just made: with `SESSCB_STORE_FORCE_STATEFUL_TLS13=1`, turn
+/// its tickets off, so TLS 1.3 sessions are stateful and reach the store.
+/// An application that clears `SSL_OP_NO_TICKET` later wins.
+///
+/// # Safety
+/// `ctx` is a live ctx of `lib`, not yet shared.
+pub unsafe fn on_ctx_new(lib: &Libssl, ctx: *mut SslCtx) {
+    if !engine::config().is_some_and(|c| c.force_stateful_tls13) {
+        return;
+    }
+    if let Some(api) = openssl::api(lib) {
+        // SAFETY: the caller guarantees `ctx`.
+        unsafe { api.set_no_ticket(ctx) };
+    }
 }
 
 /// After the new-session callback: store `sess` if it can be resumed from
@@ -209,4 +238,39 @@ fn lookup(rt: &Runtime, api: &SessionApi, id: &[u8]) -> Option<*mut SslSession> 
     }
     count(&COUNTERS.misses);
     None
+}
+
+/// After `SSL_CTX_remove_session` on a ctx the store serves: delete the
+/// session's entry under every key that could have sealed it.
+///
+/// # Safety
+/// `sess` is a live `SSL_SESSION` of `lib`.
+pub unsafe fn on_remove(lib: &Libssl, sess: *mut SslSession) {
+    let Some(api) = openssl::api(lib) else { return };
+    // SAFETY: the caller guarantees `sess`.
+    let id = unsafe { api.id(sess) };
+    let now = engine::unix_now();
+    if id.is_empty() {
+        return;
+    }
+    if !REMOVE_BUDGET.admit(now) {
+        count(&COUNTERS.removes_rate_limited);
+        return;
+    }
+    let Some(rt) = engine::runtime() else { return };
+    let domain = rt.config.domain.as_bytes();
+    for key in rt.keyring().openers(now) {
+        let store_key = Subkeys::derive(key).store_key(domain, &id);
+        if rt.tier.delete(&store_key).is_err() {
+            count(&COUNTERS.store_errors);
+            return;
+        }
+    }
+    count(&COUNTERS.removes_propagated);
+}
+
+/// A remove callback that was not an explicit removal (flush, expiry,
+/// eviction, `SSL_CTX_free`): the shared entry stays.
+pub fn ignored_remove() {
+    count(&COUNTERS.removes_ignored);
 }

@@ -15,6 +15,7 @@
 //!   session id.
 //! - [`envelope`]: the authenticated, encrypted value of one entry.
 //! - [`lifetime`]: how long an entry may live.
+//! - [`ratelimit`]: a per-second budget (removes reaching the store).
 //! - [`lmdb`]: the embedded tier every process of a host shares.
 
 pub mod cli;
@@ -28,4 +29,5 @@ pub mod lifetime;
 pub mod lmdb;
 pub mod location;
 pub(crate) mod openssl;
+pub mod ratelimit;
 pub mod subkeys;

@@ -40,6 +40,8 @@ pub struct SessionApi {
     options: unsafe extern "C" fn(*const Ssl) -> u64,
     max_early_data: unsafe extern "C" fn(*const Ssl) -> u32,
     ctx_ctrl: unsafe extern "C" fn(*mut SslCtx, c_int, c_long, *mut c_void) -> c_long,
+    /// `SSL_CTX_set_options` (1.1.1's `unsigned long` is 64 bits on LP64).
+    ctx_set_options: unsafe extern "C" fn(*mut SslCtx, u64) -> u64,
     set_ex_data: unsafe extern "C" fn(*mut SslSession, c_int, *mut c_void) -> c_int,
     get_ex_data: unsafe extern "C" fn(*const SslSession, c_int) -> *mut c_void,
     /// sesscb's SSL_SESSION ex_data index: the original authentication time.
@@ -113,6 +115,7 @@ fn resolve(lib: &Libssl) -> Option<SessionApi> {
         options: sym!(c"SSL_get_options"),
         max_early_data: sym!(c"SSL_get_max_early_data"),
         ctx_ctrl: sym!(c"SSL_CTX_ctrl"),
+        ctx_set_options: sym!(c"SSL_CTX_set_options"),
         set_ex_data: sym!(c"SSL_SESSION_set_ex_data"),
         get_ex_data: sym!(c"SSL_SESSION_get_ex_data"),
         auth_index,
@@ -147,6 +150,17 @@ impl SessionApi {
         unsafe {
             (self.ctx_ctrl)(ctx, CTRL_GET_SESS_CACHE_MODE, 0, std::ptr::null_mut()) & SESS_CACHE_SERVER != 0
         }
+    }
+
+    /// Sets `SSL_OP_NO_TICKET` on `ctx`: TLS 1.3 sessions become stateful
+    /// (looked up by id, so the store can share them) and TLS 1.2 resumes by
+    /// session id instead of tickets.
+    ///
+    /// # Safety
+    /// `ctx` must be a live ctx of this libssl.
+    pub unsafe fn set_no_ticket(&self, ctx: *mut SslCtx) {
+        // SAFETY: the caller guarantees `ctx`; this only sets an option bit.
+        unsafe { (self.ctx_set_options)(ctx, OP_NO_TICKET) };
     }
 
     /// Whether a TLS 1.3 session on `ssl` can ever be asked of a get

@@ -55,10 +55,7 @@ error_log %(dir)s/error.log notice;
 # Workers and a USR2-upgraded master see only the variables listed here.
 env LD_PRELOAD;
 env SESSCB_LOG;
-env SESSCB_STORE;
-env SESSCB_STORE_DIR;
-env SESSCB_STORE_DOMAIN;
-events { worker_connections 256; }
+%(store_vars)sevents { worker_connections 256; }
 http {
     access_log off;
     client_body_temp_path %(dir)s/tmp/client_body;
@@ -79,6 +76,9 @@ http {
     }
 }
 """
+
+
+STORE_VARS = "env SESSCB_STORE;\nenv SESSCB_STORE_DIR;\nenv SESSCB_STORE_DOMAIN;\n"
 
 
 def worker_ids():
@@ -128,7 +128,7 @@ STARTED = []  # every Nginx of the suite, for the health checks
 class Nginx:
     """One nginx instance under `d` (prefix, logs, configuration)."""
 
-    def __init__(self, d, store, cache="builtin", tickets="off", reuseport=True, daemon=False):
+    def __init__(self, d, store, cache="builtin", tickets="off", reuseport=True, daemon=False, store_vars=True):
         self.dir = d
         os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
         self.port = free_port()
@@ -136,7 +136,8 @@ class Nginx:
         with open(self.conf, "w") as f:
             f.write(CONF % {"daemon": "on" if daemon else "off", "user": drop_to("user %s %s;"), "dir": d,
                             "cache": cache, "tickets": tickets, "port": self.port,
-                            "reuseport": " reuseport" if reuseport else ""})
+                            "reuseport": " reuseport" if reuseport else "",
+                            "store_vars": STORE_VARS if store_vars else ""})
         argv = [tool("nginx"), "-p", d, "-c", self.conf, "-e", os.path.join(d, "error.log")]
         self.proc = Proc("nginx", argv, nginx_env(d, store), os.path.join(d, "stderr.log"))
         self.rc = None
@@ -228,6 +229,11 @@ def offer(port, tls, made):
     return t
 
 
+def run_dirs(case):
+    """The plain run's and the store run's directories of a case."""
+    return cfg.FX.rundir("store-nginx-%s-plain" % case), cfg.FX.rundir("store-nginx-%s" % case)
+
+
 def ratio(t, key, of):
     return "error" if t is None else "%d/%d" % (t[key], t[of])
 
@@ -246,7 +252,7 @@ def builtin_run(d, tls, store, tickets="off", n=SESSIONS):
 
 
 def builtin_case(tls):
-    plain_d, store_d = cfg.FX.rundir("store-nginx-builtin-%s-plain" % tls), cfg.FX.rundir("store-nginx-builtin-%s" % tls)
+    plain_d, store_d = run_dirs("builtin-%s" % tls)
     store = store_for(store_d, "nginx-builtin")
     plain, stored = builtin_run(plain_d, tls, None), builtin_run(store_d, tls, store)
     label = "store nginx builtin TLS %s" % tls
@@ -281,8 +287,7 @@ def pair_run(d, tls, store):
 
 
 def pair_case(tls):
-    name = "store-nginx-shared-%s" % tls
-    plain_d, store_d = cfg.FX.rundir(name + "-plain"), cfg.FX.rundir(name)
+    plain_d, store_d = run_dirs("shared-%s" % tls)
     for d in (plain_d, store_d):
         for sub in ("a", "b"):
             cfg.FX.rundir(os.path.join(os.path.basename(d), sub))
@@ -302,7 +307,7 @@ def pair_case(tls):
 # Case 3 --------------------------------------------------------------------
 def tickets_case():
     """TLS 1.3 default (stateless) tickets: nothing to store, nothing changes."""
-    plain_d, store_d = cfg.FX.rundir("store-nginx-tickets-plain"), cfg.FX.rundir("store-nginx-tickets")
+    plain_d, store_d = run_dirs("tickets")
     store = store_for(store_d, "nginx-tickets")
     plain = builtin_run(plain_d, "1.3", None, tickets="on", n=PAIR_SESSIONS)
     stored = builtin_run(store_d, "1.3", store, tickets="on", n=PAIR_SESSIONS)
@@ -338,11 +343,21 @@ class ClientLoop(threading.Thread):
         for _ in range(self.limit):
             if self.halt.is_set():
                 return
-            made, _pid = hello(self.port, "1.2", sess_out=f)
-            back, _pid = hello(self.port, "1.2", sess_in=f) if made == "New" else (None, None)
-            self.tally["n"] += 1
-            self.tally["resumed"] += back == "Reused"
-            self.tally["failed"] += back not in ("New", "Reused")
+            tally_one(self.tally, make_and_offer(self.port, f))
+
+
+def make_and_offer(port, f, between=lambda: None):
+    """A new TLS 1.2 session saved to f, `between()`, then f offered: the
+    second connection's outcome (None when either failed)."""
+    made, _pid = hello(port, "1.2", sess_out=f)
+    between()
+    return hello(port, "1.2", sess_in=f)[0] if made == "New" else None
+
+
+def tally_one(t, outcome):
+    t["n"] += 1
+    t["resumed"] += outcome == "Reused"
+    t["failed"] += outcome not in ("New", "Reused")
 
 
 def storm_run(d, store):
@@ -355,20 +370,18 @@ def storm_run(d, store):
         if not ng.ready():
             return None
         first = make_sessions(d, ng.port, "1.2", 1)
+        if not first:
+            return None
         before = entries(store) if store else 0
         loop.start()
         after = {"n": 0, "resumed": 0, "failed": 0, "reloads": 0}
         for i in range(RELOADS):
-            f = os.path.join(d, "storm-%02d.pem" % i)
-            made, _pid = hello(ng.port, "1.2", sess_out=f)
-            after["reloads"] += ng.reload()
-            back, _pid = hello(ng.port, "1.2", sess_in=f) if made == "New" else (None, None)
-            after["n"] += 1
-            after["resumed"] += back == "Reused"
-            after["failed"] += back not in ("New", "Reused")
+            def reload():
+                after["reloads"] += ng.reload()
+            tally_one(after, make_and_offer(ng.port, os.path.join(d, "storm-%02d.pem" % i), reload))
         loop.halt.set()
         loop.join(30)
-        last = offer(ng.port, "1.2", first) if first else None
+        last = offer(ng.port, "1.2", first)
         return after, loop.tally, before, entries(store) if store else 0, last
     finally:
         loop.halt.set()
@@ -376,7 +389,7 @@ def storm_run(d, store):
 
 
 def storm_case():
-    plain_d, store_d = cfg.FX.rundir("store-nginx-storm-plain"), cfg.FX.rundir("store-nginx-storm")
+    plain_d, store_d = run_dirs("storm")
     store = store_for(store_d, "nginx-storm")
     plain, stored = storm_run(plain_d, None), storm_run(store_d, store)
     label = "store nginx reload storm (%d reloads, TLS 1.2 ids, builtin)" % RELOADS
@@ -400,10 +413,11 @@ def storm_case():
 
 
 # Case 5 --------------------------------------------------------------------
-def upgrade_run(d, store, label):
+def upgrade_run(d, store, label, store_vars=True):
     """USR2, WINCH, then the sessions made before; QUIT the old master.
     Returns the tally with the new workers' share, or None."""
-    ng = Nginx(d, store, reuseport=False, daemon=True)  # USR2 needs a re-parented master
+    # USR2 needs a re-parented master: daemon on.
+    ng = Nginx(d, store, reuseport=False, daemon=True, store_vars=store_vars)
     masters = {}
     try:
         old = masters["old"] = upgrade_start(label, ng.proc, d, ng.port)
@@ -436,17 +450,25 @@ def upgrade_case():
     if not set_subreaper():
         R.note("store nginx upgrade: PR_SET_CHILD_SUBREAPER unavailable; skipped")
         return
-    plain_d, store_d = cfg.FX.rundir("store-nginx-upgrade-plain"), cfg.FX.rundir("store-nginx-upgrade")
+    plain_d, store_d = run_dirs("upgrade")
     store = store_for(store_d, "nginx-upgrade")
     first = len(STARTED)
     plain = upgrade_run(plain_d, None, "store nginx upgrade plain")
     stored = upgrade_run(store_d, store, "store nginx upgrade with the store")
+    bare_d = cfg.FX.rundir("store-nginx-upgrade-novars")
+    bare_store = store_for(bare_d, "nginx-upgrade")
+    bare = upgrade_run(bare_d, bare_store, "store nginx upgrade without env SESSCB_STORE*", store_vars=False)
     ok = stored is not None and stored["resumed"] == PAIR_SESSIONS
     R.row("store nginx USR2 upgrade", "1.2", "made before, offered after",
           ratio(plain, "resumed", "n"), ratio(stored, "resumed", "n"), "ok" if ok else "FAIL")
     label = "store nginx binary upgrade (USR2, WINCH, QUIT), TLS 1.2 ids"
     R.check(label + ": with the store, sessions made before resume after", ok, "store %s plain %s" % (stored, plain))
     R.check(label + ": served by the new master's workers", stored is not None and stored["on_new_workers"])
+    # The recipe matters: nginx passes an upgraded master only the listed
+    # variables, so without `env SESSCB_STORE...;` it runs without the store.
+    R.check(label + ": control: without `env SESSCB_STORE*;` in nginx.conf, 0 resume",
+            bare is not None and bare["resumed"] == 0 and entries(bare_store) >= PAIR_SESSIONS,
+            "%s; %d entries stored before the upgrade" % (bare, entries(bare_store)))
     R.check(label + ": the new master exits cleanly", stored is not None and stored["new_exit"] in (0, "gone"))
     problems = health(STARTED[first:], stopped=False)
     R.check(label + ": no worker died, no sesscb line", not problems, "; ".join(problems[:3]))

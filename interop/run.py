@@ -39,7 +39,7 @@ import time
 import traceback
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-from suite import apache, bindings, haproxy, nginx, s_server, store, store_nginx, stunnel, twossl, upgrade  # noqa: E402
+from suite import apache, bindings, haproxy, nginx, s_server, store, store_nginx, store_servers, stunnel, twossl, upgrade  # noqa: E402
 from suite import config as cfg  # noqa: E402
 from suite.all_traces import check_all_traces  # noqa: E402
 from suite.fixture import Fixture  # noqa: E402
@@ -55,7 +55,11 @@ TESTS = collections.OrderedDict([
     ("haproxy", haproxy.test_haproxy),
     ("stunnel", stunnel.test_stunnel),
     ("apache", apache.test_apache),
-] + s_server.tests() + [("store", store.test_store), ("store-nginx", store_nginx.test_store_nginx)])
+] + s_server.tests() + [
+    ("store", store.test_store),
+    ("store-nginx", store_nginx.test_store_nginx),
+    ("store-servers", store_servers.test_store_servers),
+])
 
 NEEDS = {"nginx": "nginx", "upgrade": "nginx", "bindings": "nginx", "haproxy": "haproxy", "stunnel": "stunnel4",
          "apache": "apache2", "store-nginx": "nginx"}

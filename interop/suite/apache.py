@@ -91,13 +91,8 @@ def apache_graceful(r, p, port, sess):
     """Graceful restart (what `apachectl graceful` / logrotate do): mod_ssl
     is unloaded and loaded again, new children; the shmcb cache stays."""
     c, tls = r.clients, r.tls
-    error_log = os.path.join(r.dir, "error.log")
-    kids = children_of(p.pid)
+    ok, kids = graceful_restart(p.pid, os.path.join(r.dir, "error.log"))
     r.info["children"] = kids
-    gen = read_text(error_log).count("resuming normal operations")
-    os.kill(p.pid, signal.SIGUSR1)
-    ok = wait_until(lambda: read_text(error_log).count("resuming normal operations") > gen
-                    and children_of(p.pid) and not set(children_of(p.pid)) & set(kids), 20)
     R.check("%s: graceful restart (SIGUSR1) replaced the children" % r.name, ok,
             "before %s after %s" % (kids, children_of(p.pid)))
     r.info["new_children"] = children_of(p.pid)
@@ -105,6 +100,17 @@ def apache_graceful(r, p, port, sess):
     r.flags["graceful: old session"] = None if after is None else [after]
     r.flags["graceful: s_client"] = (c.s_client_reconnect(port, "a.test", "/index.html") if tls == "1.2"
                                      else c.s_client_chain(port, "a.test", tls, 3))
+
+
+def graceful_restart(pid, error_log):
+    """SIGUSR1 to the parent; waits until the new generation serves and none
+    of the old children is left. Returns (replaced, the old children)."""
+    kids = children_of(pid)
+    gen = read_text(error_log).count("resuming normal operations")
+    os.kill(pid, signal.SIGUSR1)
+    ok = wait_until(lambda: read_text(error_log).count("resuming normal operations") > gen
+                    and children_of(pid) and not set(children_of(pid)) & set(kids), 20)
+    return bool(ok), kids
 
 
 def apache_trace_checks(r):

@@ -41,6 +41,7 @@ import traceback
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from suite import apache, bindings, haproxy, nginx, s_server, store, stunnel, twossl, upgrade  # noqa: E402
 from suite import config as cfg  # noqa: E402
+from suite import store_proofs  # noqa: E402
 from suite.all_traces import check_all_traces  # noqa: E402
 from suite.fixture import Fixture  # noqa: E402
 from suite.procs import INTERRUPTED, cleanup, install_cleanup, tool  # noqa: E402
@@ -55,7 +56,7 @@ TESTS = collections.OrderedDict([
     ("haproxy", haproxy.test_haproxy),
     ("stunnel", stunnel.test_stunnel),
     ("apache", apache.test_apache),
-] + s_server.tests() + [("store", store.test_store)])
+] + s_server.tests() + [("store", store.test_store)] + store_proofs.tests())
 
 NEEDS = {"nginx": "nginx", "upgrade": "nginx", "bindings": "nginx", "haproxy": "haproxy", "stunnel": "stunnel4",
          "apache": "apache2"}

@@ -19,6 +19,7 @@ count from real servers that can come out wrong:
 Servers are `s_server -no_ticket` (TLS 1.2 ids, TLS 1.3 stateful sessions)
 in provide mode unless a case says -ext_cache (augment)."""
 
+import collections
 import json
 import os
 import re
@@ -36,6 +37,8 @@ from .traces import read_trace
 
 LIFETIME = 3
 CHAIN_STEPS = 5
+# How often servers fold their store counters into the store's totals (ms).
+FOLD_MS = 100
 ASAN_SERVER = os.path.join(cfg.ROOT, "target", "tests-c", "store", "store-server-asan")
 ASAN_REPORT_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: ")
 VALGRIND_LINE_RE = re.compile(r"^==\d+==", re.M)
@@ -124,12 +127,6 @@ def stats_counters(d):
     return flat
 
 
-def counter(flat, word):
-    """The sum of the counters whose key mentions `word`, or None if none does."""
-    keys = [k for k in flat if word in k]
-    return sum(flat[k] for k in keys) if keys else None
-
-
 # ------------------------------------------------------------ lifetime
 
 
@@ -212,31 +209,34 @@ def lifetime_verdict(chain):
 
 
 def test_lifetime():
+    """Chains side by side: on store servers A and B (system OpenSSL, and
+    the same pair on 1.1.1w), and on one plain server."""
     d, dp = cfg.FX.rundir("store-lifetime"), cfg.FX.rundir("store-lifetime-plain")
-    a, port_a, ok_a = start(d, "a", store_on(d, max_lifetime=LIFETIME), [])
-    b, port_b, ok_b = start(d, "b", store_on(d, max_lifetime=LIFETIME), [])
-    p, port_p, ok_p = start(dp, "p", store_env(dp), [])
+    names = [("a", "sys"), ("b", "sys"), ("a111", "1.1.1w"), ("b111", "1.1.1w")]
+    servers = [start(d, n, store_on(d, max_lifetime=LIFETIME), [], build=b) for n, b in names]
+    servers.append(start(dp, "p", store_env(dp), []))
+    procs = [s[0] for s in servers]
     try:
-        if not R.check("store lifetime: servers started", ok_a and ok_b and ok_p):
+        if not R.check("store lifetime: servers started", all(s[2] for s in servers)):
             return
-        on_b = Chain(d, "b-only", port_a, [port_b])
-        alternating = Chain(d, "alternating", port_a, [port_b, port_a])
-        plain = Chain(dp, "plain", port_p, [port_p])
-        run_chains([on_b, alternating, plain])
-        lifetime_checks(on_b, alternating, plain)
+        (_, a, _), (_, b, _), (_, a111, _), (_, b111, _), (_, p, _) = servers
+        store_chains = [(Chain(d, "alternating", a, [b, a]), "alternating A and B (every link from the store)"),
+                        (Chain(d, "b-only", a, [b]), "made on A, renewed on B (B's own cache after link 1)"),
+                        (Chain(d, "b-only-1.1.1w", a111, [b111]), "on 1.1.1w, made on A, renewed on B")]
+        plain = Chain(dp, "plain", p, [p])
+        run_chains([c for c, _ in store_chains] + [plain])
+        lifetime_checks(store_chains, plain)
     finally:
-        rcs = stop_all([a, b, p])
-    R.check("store lifetime: no crash", not crashed([a, b, p]) and None not in rcs, "exit %s" % rcs)
+        rcs = stop_all(procs)
+    R.check("store lifetime: no crash", not crashed(procs) and None not in rcs, "exit %s" % rcs)
     ttl_clamp()
 
 
-def lifetime_checks(on_b, alternating, plain):
-    verdicts = [(c, what) + lifetime_verdict(c) for c, what in
-                ((alternating, "alternating A and B (every link from the store)"),
-                 (on_b, "made on A, renewed on B (B's own cache after the first link)"))]
+def lifetime_checks(store_chains, plain):
     plain_ok = plain.began and plain.began[0] == "New" and len(plain.results) == CHAIN_STEPS and \
         all(r == "Reused" for _, _, r in plain.results)
-    for c, what, ok, why in verdicts:
+    for c, what in store_chains:
+        ok, why = lifetime_verdict(c)
         R.row("store lifetime %ds" % LIFETIME, "1.3", "chain " + c.name, "", c.shown(), "ok" if ok else "FAIL")
         R.check("store lifetime: a chain %s ends at MAX_LIFETIME" % what, ok, "%s; got %s" % (why, c.shown()))
     R.row("store lifetime %ds" % LIFETIME, "1.3", "chain in one process", plain.shown(), "",
@@ -294,7 +294,9 @@ def test_versions():
     1.2): a session made on the maker is offered to the taker."""
     d = cfg.FX.rundir("store-versions")
     builds = sorted({b for pair in VERSION_PAIRS for b in pair[:2] if build_available(b)})
-    servers = {b: start(d, "s-" + b, store_on(d), [], build=b) for b in builds}
+    fold = {"SESSCB_METRICS_INTERVAL_MS": str(FOLD_MS)}
+    servers = {b: start(d, "s-" + b, dict(store_on(d), **fold), [], build=b) for b in builds}
+    procs = [s[0] for s in servers.values()]
     try:
         started = [b for b, s in servers.items() if s[2]]
         R.check("store versions: servers started (%s)" % " ".join(builds), len(started) == len(builds),
@@ -302,20 +304,46 @@ def test_versions():
         results = [version_pair(d, servers, pair) for pair in VERSION_PAIRS
                    if pair[0] in started and pair[1] in started]
         still = {b: connect(servers[b][1], "1.2") for b in started}
+        time.sleep(3 * FOLD_MS / 1000)  # each server folds its counts into the store's totals
     finally:
-        rcs = stop_all([s[0] for s in servers.values()])
+        rcs = stop_all(procs)
     R.check("store versions: every server still serves full handshakes afterwards",
             all(v == "New" for v in still.values()), "%s" % still)
-    R.check("store versions: no crash", not crashed([s[0] for s in servers.values()]) and None not in rcs,
-            "exit %s" % rcs)
-    refused = sum(1 for maker, taker, want, got in results if not want)
-    incompatible = counter(stats_counters(d), "incompatible")
-    if incompatible is None:
-        R.note("store versions: `sesscb stats --json` has no incompatible counter yet; the refusals are "
-               "shown by the resumption results only (%d refused as expected)" % refused)
+    R.check("store versions: no crash", not crashed(procs) and None not in rcs, "exit %s" % rcs)
+    refused = sum(1 for _, _, want, _ in results if not want)
+    versions_counted(d, procs, refused, len(results) - refused)
+
+
+def versions_counted(d, procs, refused, accepted):
+    """The takers' lookups, per their traces (store_op events) and per
+    `sesscb stats --json`: one `incompatible` per refused offer, one
+    `local_hit` per accepted one."""
+    ops = store_ops(procs)
+    if not ops:
+        R.note("store versions: no store_op events in the traces (not in this build): the refusals "
+               "are shown by the resumption results only (%d refused as expected)" % refused)
     else:
-        R.check("store versions: counted as incompatible", incompatible == refused,
-                "counter %d, refused pairs %d" % (incompatible, refused))
+        got = (ops[("get", "incompatible")], ops[("get", "local_hit")])
+        R.check("store versions: traced lookups: incompatible per refusal, local_hit per resumption",
+                got == (refused, accepted), "incompatible/local_hit %d/%d, want %d/%d" % (got + (refused, accepted)))
+    flat = stats_counters(d)
+    if "lookups.incompatible" not in flat:
+        R.note("store versions: `sesscb stats --json` has no lookups.incompatible counter (not in this build)")
+    else:
+        R.check("store versions: `sesscb stats` counts the refusals as incompatible",
+                flat["lookups.incompatible"] == refused,
+                "lookups.incompatible %d, refused %d" % (flat["lookups.incompatible"], refused))
+
+
+def store_ops(procs):
+    """(op, outcome) -> count, over the traces of `procs`."""
+    ops = collections.Counter()
+    for p in procs:
+        path = trace_of(p)
+        for e in read_trace(path).events if path else ():
+            if e.get("event") == "store_op":
+                ops[(e.get("op"), e.get("outcome"))] += 1
+    return ops
 
 
 def version_pair(d, servers, pair):
@@ -375,10 +403,24 @@ def sid_ctx_case(mode, tls, flags):
     R.check(label + ": the same context resumes", same == "Reused", "got %s" % same)
     R.check(label + ": B serves on, no crash", again == "New" and not crashed(procs) and None not in rcs,
             "next handshake %s, exit %s" % (again, rcs))
+    sid_ctx_store_hit(label, mode, procs[1], f)
+
+
+def sid_ctx_store_hit(label, mode, proc_b, f):
+    """The store, not a key trick, answered B: its trace shows the lookup's
+    local_hit (store_op, where the build traces them) and, in augment mode,
+    a get callback that returned a session for the id s_server's own cache
+    never held."""
+    ops = store_ops([proc_b])
+    if ops:
+        R.check(label + ": B's store lookup hit (store_op local_hit)", ops[("get", "local_hit")] == 1,
+                "store_op get outcomes on B: %s" % dict((o, n) for (op, o), n in ops.items() if op == "get"))
+    elif mode == "provide":
+        R.note(label + ": no store_op events in this build: B's store hit is shown in augment mode only")
     if mode == "augment":
         sid = server_session_id(f)
-        hits = store_hits(procs[1], sid)
-        R.check(label + ": B's store returned the session OpenSSL refused", sid is not None and hits >= 1,
+        hits = store_hits(proc_b, sid)
+        R.check(label + ": B's get callback returned the session OpenSSL refused", sid is not None and hits == 1,
                 "get hits for sid %s in B's trace: %d" % ((sid or "?")[:16], hits))
 
 

@@ -293,7 +293,11 @@ def test_versions():
     """Every server of VERSION_PAIRS on one store and domain (provide, TLS
     1.2): a session made on the maker is offered to the taker."""
     d = cfg.FX.rundir("store-versions")
-    builds = sorted({b for pair in VERSION_PAIRS for b in pair[:2] if build_available(b)})
+    wanted = {b for pair in VERSION_PAIRS for b in pair[:2]}
+    builds = sorted(b for b in wanted if build_available(b))
+    R.check("store versions: the 1.1.1w build is there", "1.1.1w" in builds, "run `make openssl111`")
+    if len(builds) < len(wanted):
+        R.note("store versions: no build of %s here: its pairs are left out" % " ".join(sorted(wanted - set(builds))))
     fold = {"SESSCB_METRICS_INTERVAL_MS": str(FOLD_MS)}
     servers = {b: start(d, "s-" + b, dict(store_on(d), **fold), [], build=b) for b in builds}
     procs = [s[0] for s in servers.values()]
@@ -304,14 +308,21 @@ def test_versions():
         results = [version_pair(d, servers, pair) for pair in VERSION_PAIRS
                    if pair[0] in started and pair[1] in started]
         still = {b: connect(servers[b][1], "1.2") for b in started}
-        time.sleep(3 * FOLD_MS / 1000)  # each server folds its counts into the store's totals
+        refused = sum(1 for _, _, want, _ in results if not want)
+        wait_folded(d, "lookups.incompatible", refused)
     finally:
         rcs = stop_all(procs)
     R.check("store versions: every server still serves full handshakes afterwards",
             all(v == "New" for v in still.values()), "%s" % still)
     R.check("store versions: no crash", not crashed(procs) and None not in rcs, "exit %s" % rcs)
-    refused = sum(1 for _, _, want, _ in results if not want)
     versions_counted(d, procs, refused, len(results) - refused)
+
+
+def wait_folded(d, key, want):
+    """Until the servers' background folds bring the store's total `key` to
+    `want` (a few FOLD_MS), where the build keeps such totals."""
+    if any(k.startswith("lookups.") for k in stats_counters(d)):
+        wait_until(lambda: stats_counters(d).get(key, 0) >= want, 5, 2 * FOLD_MS / 1000)
 
 
 def versions_counted(d, procs, refused, accepted):

@@ -117,7 +117,14 @@ pub unsafe fn on_new(lib: &Libssl, ssl: *mut Ssl, sess: *mut SslSession) {
     let (created, timeout, authenticated) = unsafe { api.times(sess) };
     let now = engine::unix_now();
     let times = SessionTimes { created, timeout, authenticated };
-    let Some(expiry) = lifetime::expiry(times, rt.config.limits, now) else { return };
+    let expiry = lifetime::expiry(times, rt.config.limits, now);
+    // This process's own cache, and the TLS 1.3 renewals it serves, must
+    // not outlive the entry (lifetime creep).
+    if let Some(timeout) = lifetime::live_timeout(times, expiry.unwrap_or(now)) {
+        // SAFETY: as above; OpenSSL calls the new callback without a ctx lock.
+        unsafe { api.limit_timeout(sess, timeout) };
+    }
+    let Some(expiry) = expiry else { return };
     if put(&rt, api, &id, &der, authenticated, expiry, now).is_some() {
         count(&COUNTERS.stored);
     } else {

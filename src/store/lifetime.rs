@@ -34,6 +34,17 @@ pub fn expiry(times: SessionTimes, limits: Limits, now: u64) -> Option<u64> {
     (end > now).then_some(end)
 }
 
+/// The shorter timeout OpenSSL must give the live session `times`
+/// describes, whose store entry ends at `end` (the entry's expiry, or `now`
+/// when it was dead on arrival); `None` if its own timeout ends first.
+/// OpenSSL resumes a session through the whole second `created + timeout`
+/// (and a TLS 1.3 renewal copies the timeout onto a session stamped anew),
+/// so the last second it may use is the one before `end`.
+pub fn live_timeout(times: SessionTimes, end: u64) -> Option<u64> {
+    (end < times.created.saturating_add(times.timeout))
+        .then(|| end.saturating_sub(times.created.saturating_add(1)))
+}
+
 /// The timeout to give a session materialised from an entry at `now`, so
 /// that OpenSSL itself stops resuming it at the entry's expiry; `None` if
 /// the entry has expired.
@@ -74,6 +85,17 @@ mod tests {
         let times = SessionTimes { created: now, timeout: u64::MAX, authenticated: now };
         let limits = Limits { max_ttl: u64::MAX, max_lifetime: u64::MAX };
         assert_eq!(expiry(times, limits, now), Some(u64::MAX));
+    }
+
+    #[test]
+    fn the_live_session_ends_before_its_entry() {
+        let now = 1_000_000;
+        let times = SessionTimes { created: now, timeout: 300, authenticated: now - 10 };
+        assert_eq!(live_timeout(times, now + 300), None);
+        assert_eq!(live_timeout(times, now + 3), Some(2));
+        // Dead on arrival (a renewal past the lifetime): this second only.
+        assert_eq!(live_timeout(times, now), Some(0));
+        assert_eq!(live_timeout(SessionTimes { timeout: 0, ..times }, now), None);
     }
 
     #[test]

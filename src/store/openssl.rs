@@ -211,6 +211,16 @@ impl SessionApi {
         (created, timeout.max(0) as u64, if auth == 0 { created } else { auth as u64 })
     }
 
+    /// Sets OpenSSL's own timeout of `sess` (seconds), shorter than it was.
+    ///
+    /// # Safety
+    /// `sess` must be a live session; this thread holds no ctx lock (on 3.x
+    /// OpenSSL takes the owning ctx's).
+    pub unsafe fn limit_timeout(&self, sess: *mut SslSession, timeout: u64) {
+        // SAFETY: the caller guarantees `sess` and the lock.
+        let _ = unsafe { (self.set_timeout)(sess, timeout.min(c_long::MAX as u64) as c_long) };
+    }
+
     /// The DER of `sess`, if it serialises within `max` bytes.
     ///
     /// # Safety

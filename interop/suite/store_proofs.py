@@ -46,7 +46,8 @@ VALGRIND_LINE_RE = re.compile(r"^==\d+==", re.M)
 
 def tests():
     return [("store-lifetime", test_lifetime), ("store-versions", test_versions),
-            ("store-sidctx", test_sid_ctx), ("store-sanitizers", test_sanitizers)]
+            ("store-sidctx", test_sid_ctx), ("store-sanitizers", test_sanitizers),
+            ("store-removes", test_removes)]
 
 
 # ------------------------------------------------------------ servers
@@ -512,7 +513,7 @@ def valgrind_server(d, name):
     return p, port, ok, verdict
 
 
-def asan_server(d, name):
+def asan_server(d, name, extra_args=()):
     """tests-c/store/store_server.c with ASan+UBSan, linked with -lsesscb
     before -lssl, serving 2 connections then freeing everything."""
     env = store_on(d)
@@ -520,7 +521,7 @@ def asan_server(d, name):
     env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0"
     env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
     port = free_port()
-    argv = [ASAN_SERVER, os.path.join(d, "pki/a.test.crt"), os.path.join(d, "pki/a.test.key"), str(port), "2"]
+    argv = [ASAN_SERVER, os.path.join(d, "pki/a.test.crt"), os.path.join(d, "pki/a.test.key"), str(port), "2"] + list(extra_args)
     out = os.path.join(d, name + ".out")
     p = Proc(name, argv, env, out, os.path.join(d, name + ".err"))
     ok = wait_until(lambda: "LISTEN" in read_text(out) or not p.alive(), 10) and p.alive()
@@ -531,3 +532,39 @@ def asan_server(d, name):
         return rc == 0 and not report and len(served) == 2, \
             "exit %s, served %s, report: %s" % (rc, served, report.group(0) if report else "none")
     return p, port, ok, verdict
+
+
+# ------------------------------------------------------------ removes
+
+
+def test_removes():
+    """An application's SSL_CTX_remove_session deletes the shared entry: the
+    linked C server removes each session after its handshake, and another
+    process then cannot resume it; the same server without removing (the
+    control) leaves them resumable. Its own exit (SSL_CTX_free, a flush of
+    every session) deletes nothing: B resumes after A has exited."""
+    if not R.check("store removes: %s built" % os.path.relpath(ASAN_SERVER, cfg.ROOT),
+                   os.access(ASAN_SERVER, os.X_OK), "run `make store-proofs`"):
+        return
+    for label, args, want in (("kept", (), ["Reused"] * 2), ("removed", ("remove",), ["New"] * 2)):
+        d = cfg.FX.rundir("store-removes-" + label)
+        maker, port_a, ok_a, verdict = asan_server(d, "maker", args)
+        files = [os.path.join(d, "sess-%s.pem" % tls) for tls in cfg.TLS_VERSIONS]
+        try:
+            made = [connect(port_a, tls, sess_out=f) for tls, f in zip(cfg.TLS_VERSIONS, files)] if ok_a else []
+            rc = maker.wait(60)
+        finally:
+            stop_all([maker])
+        # The same server as the taker: its session id context must match.
+        taker, port_b, ok_b, _ = asan_server(d, "taker")
+        try:
+            resumed = [connect(port_b, tls, sess_in=f) for tls, f in zip(cfg.TLS_VERSIONS, files)] if ok_b else []
+            taker.wait(60)
+        finally:
+            stop_all([taker])
+        R.row("store removes (%s)" % label, "1.2+1.3", "A exits, then B", "", "/".join(map(str, resumed)),
+              "ok" if resumed == want else "FAIL")
+        clean, detail = verdict(rc, read_text(maker.err_path))
+        R.check("store removes (%s): A made both and exited clean" % label, made == ["New"] * 2 and clean,
+                "made %s; %s" % (made, detail))
+        R.check("store removes (%s): B after A's exit: %s" % (label, want), resumed == want, "got %s" % resumed)

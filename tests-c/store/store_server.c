@@ -11,7 +11,12 @@
  *   conn <n> <New|Reused> <TLS version>
  * (also sent to the client as the HTTP reply).
  *
- * Usage: store_server CERT KEY PORT COUNT
+ * With a fifth argument `remove`, the application removes each session
+ * right after its handshake (`SSL_CTX_remove_session`, as a server does
+ * for a session it no longer trusts): through sesscb the shared entry
+ * goes too, so no other process can resume it.
+ *
+ * Usage: store_server CERT KEY PORT COUNT [remove]
  * Exit: 0 when every handshake succeeded, 1 otherwise, 2 on bad usage.
  */
 #include <arpa/inet.h>
@@ -79,7 +84,7 @@ static void read_request(SSL *ssl)
 }
 
 /* One connection: 1 when its handshake succeeded. */
-static int serve_one(SSL_CTX *ctx, int client, int n)
+static int serve_one(SSL_CTX *ctx, int client, int n, int remove)
 {
     char line[128];
     int ok = 0;
@@ -90,6 +95,8 @@ static int serve_one(SSL_CTX *ctx, int client, int n)
         fputs(line, stdout);
         fflush(stdout);
         read_request(ssl);
+        if (remove)
+            SSL_CTX_remove_session(ctx, SSL_get0_session(ssl));
         char reply[192];
         int len = snprintf(reply, sizeof(reply), "HTTP/1.0 200 ok\r\nContent-Type: text/plain\r\n\r\n%s", line);
         SSL_write(ssl, reply, len);
@@ -106,10 +113,11 @@ static int serve_one(SSL_CTX *ctx, int client, int n)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s CERT KEY PORT COUNT\n", argv[0]);
+    if (argc != 5 && !(argc == 6 && strcmp(argv[5], "remove") == 0)) {
+        fprintf(stderr, "usage: %s CERT KEY PORT COUNT [remove]\n", argv[0]);
         return 2;
     }
+    int remove = argc == 6;
     int count = atoi(argv[4]);
     SSL_CTX *ctx = server_ctx(argv[1], argv[2]);
     int fd = ctx != NULL ? listen_on(atoi(argv[3])) : -1;
@@ -125,7 +133,7 @@ int main(int argc, char **argv)
         int client = accept(fd, NULL, NULL);
         if (client < 0)
             break;
-        served += serve_one(ctx, client, n);
+        served += serve_one(ctx, client, n, remove);
     }
     close(fd);
     SSL_CTX_free(ctx);

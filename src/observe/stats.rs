@@ -284,7 +284,12 @@ mod tests {
 
     #[test]
     fn a_caller_from_before_the_store_gets_exactly_what_it_got() {
-        let snap = sesscb_stats { new_calls: 1, log_lines_dropped: 7, store_lookups_app_hit: 9, ..Default::default() };
+        let snap = sesscb_stats {
+            new_calls: 1,
+            log_lines_dropped: 7,
+            store_lookups_app_hit: 9,
+            ..Default::default()
+        };
         let mut buf = [0xAAu8; 256];
         // SAFETY: `buf` has 256 >= BEFORE_STORE writable bytes.
         let n = unsafe { write_truncated(&snap, buf.as_mut_ptr(), BEFORE_STORE) };
@@ -305,7 +310,11 @@ mod tests {
         let at = |field: usize| u64::from_ne_bytes(buf[field..field + 8].try_into().unwrap());
         assert_eq!(at(std::mem::offset_of!(sesscb_stats, store_lookups_app_hit)), 9);
         assert_eq!(at(std::mem::offset_of!(sesscb_stats, store_evictions)), 11);
-        assert_eq!(std::mem::offset_of!(sesscb_stats, store_evictions) + 8, size as usize, "evictions is last");
+        assert_eq!(
+            std::mem::offset_of!(sesscb_stats, store_evictions) + 8,
+            size as usize,
+            "evictions is last"
+        );
     }
 
     #[test]

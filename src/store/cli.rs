@@ -6,8 +6,8 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::keyring::{Key, Keyring, SECRET_LEN};
 use super::counters::{self, Family};
+use super::keyring::{Key, Keyring, SECRET_LEN};
 use super::{keysource, lmdb, location};
 
 pub const USAGE: &str = "usage: sesscb keygen [--rotate [--retire-after SECONDS]] PATH

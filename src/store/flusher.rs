@@ -86,7 +86,9 @@ pub fn deltas(folded: &Snapshot, now: &Snapshot) -> Vec<(String, u64)> {
         .iter()
         .zip(folded.iter().zip(now))
         .filter(|((family, _), _)| *family != Family::Evictions)
-        .map(|((family, outcome), (before, after))| (counters::key(*family, outcome), after.wrapping_sub(*before)))
+        .map(|((family, outcome), (before, after))| {
+            (counters::key(*family, outcome), after.wrapping_sub(*before))
+        })
         .collect()
 }
 

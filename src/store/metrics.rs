@@ -43,11 +43,18 @@ pub fn render(pid: u32, counts: &Snapshot, occupancy: Option<Occupancy>) -> Stri
             }
         }
     }
-    let evicted = labels.iter().zip(counts).find(|((f, _), _)| *f == Family::Evictions).map_or(0, |(_, n)| *n);
+    let evicted =
+        labels.iter().zip(counts).find(|((f, _), _)| *f == Family::Evictions).map_or(0, |(_, n)| *n);
     counter(&mut out, "sesscb_store_evictions_total", "Entries this process's writes evicted.", pid, evicted);
     if let Some(o) = occupancy {
         gauge(&mut out, "sesscb_store_entries", "Entries in the embedded tier (host-wide).", pid, o.entries);
-        gauge(&mut out, "sesscb_store_bytes_used", "Bytes of the embedded tier's map in use.", pid, o.bytes_used);
+        gauge(
+            &mut out,
+            "sesscb_store_bytes_used",
+            "Bytes of the embedded tier's map in use.",
+            pid,
+            o.bytes_used,
+        );
         gauge(&mut out, "sesscb_store_map_size_bytes", "Size of the embedded tier's map.", pid, o.map_size);
     }
     out

@@ -22,7 +22,10 @@ fn renders_each_counter_with_its_outcome_and_pid() {
     let s = samples(&text);
     let labels = counters::labels();
     let local_hit = labels.iter().position(|(_, o)| *o == "local_hit").unwrap();
-    assert!(s.contains(&("sesscb_store_lookups_total{pid=\"77\",outcome=\"local_hit\"}".into(), 10 + local_hit as u64)));
+    assert!(s.contains(&(
+        "sesscb_store_lookups_total{pid=\"77\",outcome=\"local_hit\"}".into(),
+        10 + local_hit as u64
+    )));
     let ok = labels.iter().position(|(f, o)| *f == Family::Stores && *o == "ok").unwrap();
     assert!(s.contains(&("sesscb_store_stores_total{pid=\"77\",outcome=\"ok\"}".into(), 10 + ok as u64)));
     assert!(s.contains(&("sesscb_store_removes_total{pid=\"77\",outcome=\"ignored\"}".into(), 10 + 13)));

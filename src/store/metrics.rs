@@ -50,7 +50,7 @@ pub fn render(pid: u32, counts: &Snapshot, occupancy: Option<Occupancy>) -> Stri
         gauge(&mut out, "sesscb_store_entries", "Entries in the embedded tier (host-wide).", pid, o.entries);
         gauge(
             &mut out,
-            "sesscb_store_bytes_used",
+            "sesscb_store_used_bytes",
             "Bytes of the embedded tier's map in use.",
             pid,
             o.bytes_used,

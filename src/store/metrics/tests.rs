@@ -51,7 +51,7 @@ fn every_family_has_help_and_type_before_its_samples() {
         }
     }
     assert!(samples(&text).contains(&("sesscb_store_entries{pid=\"1\"}".into(), 3)));
-    assert!(samples(&text).contains(&("sesscb_store_bytes_used{pid=\"1\"}".into(), 4096)));
+    assert!(samples(&text).contains(&("sesscb_store_used_bytes{pid=\"1\"}".into(), 4096)));
 }
 
 #[test]

@@ -204,6 +204,26 @@ def counted(tls):
             "files %r, metrics %r" % (files, m))
 
 
+def app_hit_counted():
+    """Augment mode, resuming on the server that made the session: the
+    application's own cache (-ext_cache) answers, and that is counted as an
+    app_hit, not as a store lookup."""
+    d = cfg.FX.rundir("store-counters-app-hit")
+    a, port, ok = start(d, "a", store_env(d, dict(on(d), SESSCB_METRICS_INTERVAL_MS="200")), ["-no_ticket", "-ext_cache"])
+    try:
+        f = os.path.join(d, "sess.pem")
+        made = ok and connect(port, "1.2", sess_out=f) == "New"
+        resumed = made and connect(port, "1.2", sess_in=f) == "Reused"
+        lookups = lambda: stats_json(d).get("lookups", {})
+        wait_until(lambda: lookups().get("app_hit", 0) >= 1, 10)
+    finally:
+        a.stop(signal.SIGTERM, 5)
+    st = lookups()
+    R.check("store counters: the application's own hit is an app_hit",
+            resumed and st.get("app_hit") == 1 and st.get("local_hit") == 0 and st.get("miss") == 0,
+            "resumed %s, lookups %r" % (resumed, st))
+
+
 def agree(d, st):
     """Whether the metrics files show what `sesscb stats` (`st`) shows."""
     try:
@@ -264,5 +284,6 @@ def test_store():
     case("default-tickets", "1.3", s_servers([]), want_store=False)
     for tls in cfg.TLS_VERSIONS:
         counted(tls)
+    app_hit_counted()
     for name, extra, expect in BAD_SETTINGS:
         bad_setting(name, extra, expect)

@@ -54,7 +54,10 @@ pub unsafe fn on_new(lib: &Libssl, ssl: *mut Ssl, sess: *mut SslSession) {
     flusher::ensure_running();
     // SAFETY: the caller guarantees `ssl` and `sess`.
     let Some((id, der)) = (unsafe { storable(api, ssl, sess) }) else { return };
-    let Some(rt) = engine::runtime() else { return };
+    let Some(rt) = engine::runtime() else {
+        // The store could not start in this process (reported once).
+        return outcome("put", &COUNTERS.stores_backend_error, "backend_error", None);
+    };
     // SAFETY: as above.
     let (created, timeout, authenticated) = unsafe { api.times(sess) };
     let now = engine::unix_now();
@@ -159,7 +162,10 @@ pub unsafe fn on_get(
     if id.is_empty() || !cache_on || !unsafe { api.is_server(ssl) } {
         return std::ptr::null_mut();
     }
-    let Some(rt) = engine::runtime() else { return std::ptr::null_mut() };
+    let Some(rt) = engine::runtime() else {
+        outcome("get", &COUNTERS.lookups_error, "error", None);
+        return std::ptr::null_mut();
+    };
     match lookup(&rt, api, id) {
         Some(sess) => {
             if !copy.is_null() {

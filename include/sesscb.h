@@ -11,6 +11,9 @@
 
 #include <stdint.h>
 
+// How many counters there are.
+#define COUNT 17
+
 // Status codes returned by `sesscb_stats`.
 enum sesscb_status {
   // Success.
@@ -74,6 +77,40 @@ struct sesscb_stats {
   // Trace lines that could not be written (process totals only; 0 for a
   // ctx).
   uint64_t log_lines_dropped;
+  // Store lookups the application's own get callback answered (process totals only, as every `store_` field; 0 for a ctx).
+  uint64_t store_lookups_app_hit;
+  // Store lookups the embedded tier answered.
+  uint64_t store_lookups_local_hit;
+  // Store lookups that found no entry.
+  uint64_t store_lookups_miss;
+  // Store lookups the tier failed.
+  uint64_t store_lookups_error;
+  // Store lookups whose entry failed authentication.
+  uint64_t store_lookups_auth_fail;
+  // Store lookups whose entry another OpenSSL major version or family made.
+  uint64_t store_lookups_incompatible;
+  // Store lookups whose entry was past its lifetime.
+  uint64_t store_lookups_expired;
+  // Sessions stored.
+  uint64_t store_stores_ok;
+  // Sessions not stored: larger than `SESSCB_STORE_MAX_ENTRY`.
+  uint64_t store_stores_too_large;
+  // Sessions not stored: TLS 1.3 stateless (the ticket is the session).
+  uint64_t store_stores_skipped_tls13_stateless;
+  // Sessions not stored: no session id.
+  uint64_t store_stores_skipped_no_id;
+  // Sessions not stored: the tier or the keyring failed.
+  uint64_t store_stores_backend_error;
+  // Removals that deleted the shared entry.
+  uint64_t store_removes_propagated;
+  // Removals that leave shared entries alone (ctx free, flush, expiry, eviction).
+  uint64_t store_removes_ignored;
+  // Removals over the per-process budget (1000/s), left to expire.
+  uint64_t store_removes_rate_limited;
+  // Removals whose delete failed.
+  uint64_t store_removes_error;
+  // Entries this process's writes evicted from the embedded tier.
+  uint64_t store_evictions;
 };
 
 

@@ -12,6 +12,7 @@ session ids and TLS 1.3 stateful tickets (-no_ticket) are shared; with TLS
 setting leaves the store off with one line on stderr, and the server
 serves."""
 
+import json
 import os
 import re
 import signal
@@ -146,6 +147,102 @@ def case(name, tls, servers, want_store, extra=None, want_entries=None):
                 "%d entries" % left)
 
 
+def stats_json(d):
+    """`sesscb stats --json` of the case's embedded tier, parsed ({} if none)."""
+    r = subprocess.run([SESSCB, "stats", "--dir", os.path.join(d, "store"), "--domain", DOMAIN, "--json"],
+                       capture_output=True, timeout=15)
+    try:
+        return json.loads(r.stdout)
+    except ValueError:
+        return {}
+
+
+def metrics_totals(d):
+    """(files, {(family, outcome): value summed over the per-process
+    SESSCB_METRICS_FILE files}); a sample without its # TYPE line, or a line
+    that does not parse, raises ValueError."""
+    sums, files = {}, sorted(f for f in os.listdir(d) if f.startswith("metrics-") and f.endswith(".prom"))
+    for name in files:
+        typed = set()
+        for line in read_text(os.path.join(d, name)).splitlines():
+            if line.startswith("# TYPE "):
+                typed.add(line.split()[2])
+                continue
+            if line.startswith("#"):
+                continue
+            m = re.fullmatch(r'(sesscb_store_\w+)\{pid="(\d+)"(?:,outcome="(\w+)")?\} (\d+)', line)
+            if not m or m.group(1) not in typed or name != "metrics-%s.prom" % m.group(2):
+                raise ValueError("%s: %r" % (name, line))
+            key, value = (m.group(1), m.group(3)), int(m.group(4))
+            if m.group(1).endswith("_total"):
+                sums[key] = sums.get(key, 0) + value
+            else:  # a host-wide gauge: every process reports the same figure
+                sums.setdefault(key, set()).add(value)
+    return files, sums
+
+
+def counted(tls):
+    """After a store run, `sesscb stats --json` and the metrics files show
+    what happened: every session stored on A, every one a local hit on B."""
+    d = cfg.FX.rundir("store-counters-%s" % tls)
+    env = store_env(d, dict(on(d), SESSCB_METRICS_FILE=os.path.join(d, "metrics-%p.prom"),
+                            SESSCB_METRICS_INTERVAL_MS="200"))
+    a, port_a, ok_a = start(d, "a", env, ["-no_ticket"])
+    b, port_b, ok_b = start(d, "b", env, ["-no_ticket"])
+    try:
+        resumed = resumed_a_to_b(d, tls, port_a, port_b) if ok_a and ok_b else None
+        # Both processes fold and write every 200 ms: wait until the figures
+        # stop lagging the handshakes (bounded; a miss shows in the checks).
+        wait_until(lambda: agree(d, stats_json(d)), 10)
+    finally:
+        for p in (a, b):
+            p.stop(signal.SIGTERM, 5)
+    st = stats_json(d)
+    stored, local = st.get("stores", {}).get("ok", 0), st.get("lookups", {}).get("local_hit", 0)
+    label = "store counters TLS %s" % tls
+    R.check(label + ": sesscb stats shows stores ok >= %d, local_hit == %d" % (SESSIONS, SESSIONS),
+            resumed == SESSIONS and stored >= SESSIONS and local == SESSIONS,
+            "resumed %s, stats %r" % (resumed, st))
+    try:
+        files, m = metrics_totals(d)
+    except ValueError as e:
+        files, m = [], {"unparsable": str(e)}
+    R.check(label + ": one metrics file per process, with the same figures", len(files) == 2 and agree(d, st),
+            "files %r, metrics %r" % (files, m))
+
+
+def app_hit_counted():
+    """Augment mode, resuming on the server that made the session: the
+    application's own cache (-ext_cache) answers, and that is counted as an
+    app_hit, not as a store lookup."""
+    d = cfg.FX.rundir("store-counters-app-hit")
+    a, port, ok = start(d, "a", store_env(d, dict(on(d), SESSCB_METRICS_INTERVAL_MS="200")), ["-no_ticket", "-ext_cache"])
+    try:
+        f = os.path.join(d, "sess.pem")
+        made = ok and connect(port, "1.2", sess_out=f) == "New"
+        resumed = made and connect(port, "1.2", sess_in=f) == "Reused"
+        lookups = lambda: stats_json(d).get("lookups", {})
+        wait_until(lambda: lookups().get("app_hit", 0) >= 1, 10)
+    finally:
+        a.stop(signal.SIGTERM, 5)
+    st = lookups()
+    R.check("store counters: the application's own hit is an app_hit",
+            resumed and st.get("app_hit") == 1 and st.get("local_hit") == 0 and st.get("miss") == 0,
+            "resumed %s, lookups %r" % (resumed, st))
+
+
+def agree(d, st):
+    """Whether the metrics files show what `sesscb stats` (`st`) shows."""
+    try:
+        _, m = metrics_totals(d)
+    except ValueError:
+        return False
+    return (st.get("lookups", {}).get("local_hit", 0) >= SESSIONS and
+            m.get(("sesscb_store_stores_total", "ok")) == st["stores"]["ok"] and
+            m.get(("sesscb_store_lookups_total", "local_hit")) == st["lookups"]["local_hit"] and
+            m.get(("sesscb_store_entries", None)) == {st["entries"]})
+
+
 BAD_SETTINGS = (
     ("unknown mode", {"SESSCB_STORE_MODE": "sometimes"}, "SESSCB_STORE_MODE"),
     ("size 0", {"SESSCB_STORE_SIZE": "0"}, "SESSCB_STORE_SIZE"),
@@ -198,5 +295,8 @@ def test_store():
     case("default-tickets", "1.3", s_servers([]), want_store=False, want_entries=0)
     case("force-stateful", "1.3", s_servers([]), want_store=True,
          extra={"SESSCB_STORE_FORCE_STATEFUL_TLS13": "1"})
+    for tls in cfg.TLS_VERSIONS:
+        counted(tls)
+    app_hit_counted()
     for name, extra, expect in BAD_SETTINGS:
         bad_setting(name, extra, expect)

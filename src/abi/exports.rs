@@ -119,7 +119,9 @@ export! {
             return stats::STATUS_BAD_ARGUMENT;
         }
         let snapshot = if ctx.is_null() {
-            stats::process_snapshot(slots::all().iter().map(|slot| &slot.counters))
+            let mut process = stats::process_snapshot(slots::all().iter().map(|slot| &slot.counters));
+            crate::store::counters::fill_stats(&mut process);
+            process
         } else {
             // SAFETY: the caller guarantees `ctx` is live.
             if unsafe { resolver::for_ctx(ctx.cast_mut(), caller) }.is_none() {

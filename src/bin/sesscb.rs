@@ -5,7 +5,8 @@
 //! sesscb keygen --rotate [--retire-after D] PATH
 //!                                             add a key and make it current
 //! sesscb stats [--dir D] [--domain N] [--uid U] [--json]
-//!                                             the embedded tier's occupancy
+//!                                             the embedded tier's occupancy and
+//!                                             every process's store counters
 //! ```
 //!
 //! Exit status: 0 done, 1 failed (one line on stderr), 2 bad usage.

@@ -169,9 +169,9 @@ pub unsafe fn on_get(
     // SAFETY: the application's get callback with OpenSSL's own arguments,
     // including the very same `copy` pointer.
     let mut session = unsafe { app(ssl, data, len, copy) };
-    if session.is_null() && store::active() {
-        session = std::panic::catch_unwind(|| from_store(slot, ssl, data, len, copy))
-            .unwrap_or(std::ptr::null_mut());
+    if store::active() {
+        session = std::panic::catch_unwind(|| after_app_get(slot, ssl, data, len, copy, session))
+            .unwrap_or(session);
     }
     let _ = std::panic::catch_unwind(|| {
         let hit = !session.is_null();
@@ -186,6 +186,28 @@ pub unsafe fn on_get(
         }
     });
     session
+}
+
+/// The store's part of a get event: its answer when the application's
+/// callback missed, else the application's hit counted (out of line, as
+/// [`store_new`]).
+#[cold]
+#[inline(never)]
+fn after_app_get(
+    slot: Option<usize>,
+    ssl: *mut Ssl,
+    data: *const c_uchar,
+    len: c_int,
+    copy: *mut c_int,
+    app_session: *mut SslSession,
+) -> *mut SslSession {
+    if !app_session.is_null() {
+        if store_serves(slot) {
+            store::on_app_hit();
+        }
+        return app_session;
+    }
+    from_store(slot, ssl, data, len, copy)
 }
 
 /// The shared store's answer when the application's get callback missed.

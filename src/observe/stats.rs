@@ -64,6 +64,40 @@ pub struct sesscb_stats {
     /// Trace lines that could not be written (process totals only; 0 for a
     /// ctx).
     pub log_lines_dropped: u64,
+    /// Store lookups the application's own get callback answered (process totals only, as every `store_` field; 0 for a ctx).
+    pub store_lookups_app_hit: u64,
+    /// Store lookups the embedded tier answered.
+    pub store_lookups_local_hit: u64,
+    /// Store lookups that found no entry.
+    pub store_lookups_miss: u64,
+    /// Store lookups the tier failed.
+    pub store_lookups_error: u64,
+    /// Store lookups whose entry failed authentication.
+    pub store_lookups_auth_fail: u64,
+    /// Store lookups whose entry another OpenSSL major version or family made.
+    pub store_lookups_incompatible: u64,
+    /// Store lookups whose entry was past its lifetime.
+    pub store_lookups_expired: u64,
+    /// Sessions stored.
+    pub store_stores_ok: u64,
+    /// Sessions not stored: larger than `SESSCB_STORE_MAX_ENTRY`.
+    pub store_stores_too_large: u64,
+    /// Sessions not stored: TLS 1.3 stateless (the ticket is the session).
+    pub store_stores_skipped_tls13_stateless: u64,
+    /// Sessions not stored: no session id.
+    pub store_stores_skipped_no_id: u64,
+    /// Sessions not stored: the tier or the keyring failed.
+    pub store_stores_backend_error: u64,
+    /// Removals that deleted the shared entry.
+    pub store_removes_propagated: u64,
+    /// Removals that leave shared entries alone (ctx free, flush, expiry, eviction).
+    pub store_removes_ignored: u64,
+    /// Removals over the per-process budget (1000/s), left to expire.
+    pub store_removes_rate_limited: u64,
+    /// Removals whose delete failed.
+    pub store_removes_error: u64,
+    /// Entries this process's writes evicted from the embedded tier.
+    pub store_evictions: u64,
 }
 
 /// Atomic counters: for events of shared trampolines, for retired slots,
@@ -135,6 +169,7 @@ fn to_view(
         get_copy0: get_hit_copy0,
         remove_calls: remove,
         log_lines_dropped: 0,
+        ..Default::default()
     }
 }
 
@@ -248,12 +283,50 @@ mod tests {
         }
     }
 
+    /// The struct before the store's fields: size, flags and seven u64s.
+    const BEFORE_STORE: u32 = 8 + 7 * 8;
+
+    #[test]
+    fn a_caller_from_before_the_store_gets_exactly_what_it_got() {
+        let snap = sesscb_stats {
+            new_calls: 1,
+            log_lines_dropped: 7,
+            store_lookups_app_hit: 9,
+            ..Default::default()
+        };
+        let mut buf = [0xAAu8; 256];
+        // SAFETY: `buf` has 256 >= BEFORE_STORE writable bytes.
+        let n = unsafe { write_truncated(&snap, buf.as_mut_ptr(), BEFORE_STORE) };
+        assert_eq!(n, BEFORE_STORE);
+        assert_eq!(u64::from_ne_bytes(buf[56..64].try_into().unwrap()), 7, "log_lines_dropped moved");
+        assert!(buf[64..].iter().all(|&b| b == 0xAA), "wrote a store field into an old caller's memory");
+        assert_eq!(std::mem::offset_of!(sesscb_stats, store_lookups_app_hit), BEFORE_STORE as usize);
+    }
+
+    #[test]
+    fn a_caller_with_the_store_fields_gets_them_all() {
+        let snap = sesscb_stats { store_lookups_app_hit: 9, store_evictions: 11, ..Default::default() };
+        let mut buf = [0u8; 256];
+        let size = size_of::<sesscb_stats>() as u32;
+        // SAFETY: `buf` has 256 >= size writable bytes.
+        let n = unsafe { write_truncated(&snap, buf.as_mut_ptr(), size) };
+        assert_eq!(n, size);
+        let at = |field: usize| u64::from_ne_bytes(buf[field..field + 8].try_into().unwrap());
+        assert_eq!(at(std::mem::offset_of!(sesscb_stats, store_lookups_app_hit)), 9);
+        assert_eq!(at(std::mem::offset_of!(sesscb_stats, store_evictions)), 11);
+        assert_eq!(
+            std::mem::offset_of!(sesscb_stats, store_evictions) + 8,
+            size as usize,
+            "evictions is last"
+        );
+    }
+
     #[test]
     fn a_newer_larger_struct_learns_how_much_was_written() {
         let snap = Counters::new().snapshot();
-        let mut buf = [0u8; 128];
-        // SAFETY: `buf` has 128 writable bytes.
-        let n = unsafe { write_truncated(&snap, buf.as_mut_ptr(), 128) };
+        let mut buf = [0u8; 512];
+        // SAFETY: `buf` has 512 writable bytes.
+        let n = unsafe { write_truncated(&snap, buf.as_mut_ptr(), 512) };
         assert_eq!(n as usize, size_of::<sesscb_stats>());
     }
 }

@@ -404,6 +404,25 @@ pub fn resolved(path: &str, version: u64, found_by: FoundBy) {
     line.finish();
 }
 
+/// One outcome of the shared store: `op` put / get / remove, `outcome` a
+/// counter's label, `key` a few bytes of the entry's store key (a keyed
+/// hash: it names an entry for correlation, never a session id or secret).
+pub fn store_op(op: &str, outcome: &str, key: Option<&[u8]>) {
+    if !enabled() {
+        return;
+    }
+    let mut line = Line::begin("store_op");
+    let _ = write!(line, ",\"op\":\"{op}\",\"outcome\":\"{outcome}\"");
+    if let Some(key) = key {
+        let _ = line.write_str(",\"key\":\"");
+        for b in key {
+            let _ = write!(line, "{b:02x}");
+        }
+        let _ = line.write_str("\"");
+    }
+    line.finish();
+}
+
 /// A one-line notice (`event` is a fixed word, `detail` fixed text).
 pub fn note(event: &str, detail: &str) {
     if !enabled() {

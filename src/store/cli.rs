@@ -6,6 +6,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::counters::{self, Family};
 use super::keyring::{Key, Keyring, SECRET_LEN};
 use super::{keysource, lmdb, location};
 
@@ -110,25 +111,55 @@ fn stats(args: &[String]) -> Result<String, Failure> {
     }
     let tier = lmdb::Tier::open(&env, 0).map_err(|e| Failure::Failed(format!("{}: {e}", env.display())))?;
     let o = tier.occupancy().map_err(|e| Failure::Failed(format!("{}: {e}", env.display())))?;
-    Ok(if json {
-        format!(
-            "{{\"store\":\"{}\",\"entries\":{},\"bytes_used\":{},\"map_size\":{},\"evictions\":{}}}\n",
-            env.display().to_string().escape_default(),
-            o.entries,
-            o.bytes_used,
-            o.map_size,
-            o.evictions
-        )
-    } else {
-        format!(
-            "store       {}\nentries     {}\nbytes used  {}\nmap size    {}\nevictions   {}\n",
-            env.display(),
-            o.entries,
-            o.bytes_used,
-            o.map_size,
-            o.evictions
-        )
-    })
+    let totals = tier.totals().map_err(|e| Failure::Failed(format!("{}: {e}", env.display())))?;
+    let store = env.display().to_string();
+    Ok(if json { stats_json(&store, o, &totals) } else { stats_table(&store, o, &totals) })
+}
+
+/// Every folded counter of `family`, in the counters' own order, 0 when no
+/// process has counted it yet.
+fn family_totals(family: Family, totals: &[(String, u64)]) -> Vec<(&'static str, u64)> {
+    counters::labels()
+        .into_iter()
+        .filter(|(f, _)| *f == family)
+        .map(|(f, outcome)| {
+            let key = counters::key(f, outcome);
+            (outcome, totals.iter().find(|(name, _)| *name == key).map_or(0, |(_, n)| *n))
+        })
+        .collect()
+}
+
+const HOST_FAMILIES: [Family; 3] = [Family::Lookups, Family::Stores, Family::Removes];
+
+fn stats_json(store: &str, o: lmdb::Occupancy, totals: &[(String, u64)]) -> String {
+    let mut out = format!(
+        "{{\"store\":\"{}\",\"entries\":{},\"bytes_used\":{},\"map_size\":{},\"evictions\":{}",
+        store.escape_default(),
+        o.entries,
+        o.bytes_used,
+        o.map_size,
+        o.evictions
+    );
+    for family in HOST_FAMILIES {
+        let fields: Vec<String> =
+            family_totals(family, totals).iter().map(|(k, n)| format!("\"{k}\":{n}")).collect();
+        out += &format!(",\"{}\":{{{}}}", family.name(), fields.join(","));
+    }
+    out + "}\n"
+}
+
+fn stats_table(store: &str, o: lmdb::Occupancy, totals: &[(String, u64)]) -> String {
+    let mut out = format!(
+        "store       {store}\nentries     {}\nbytes used  {}\nmap size    {}\nevictions   {}\n",
+        o.entries, o.bytes_used, o.map_size, o.evictions
+    );
+    out += "\ncounters (every process, folded every few seconds)\n";
+    for family in HOST_FAMILIES {
+        for (outcome, n) in family_totals(family, totals) {
+            out += &format!("{:<9} {outcome:<24} {n}\n", family.name());
+        }
+    }
+    out
 }
 
 fn value<'a>(arg: Option<&'a String>, flag: &str) -> Result<&'a str, Failure> {

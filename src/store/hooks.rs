@@ -13,62 +13,26 @@
 //!   flushes, expiry, eviction and `SSL_CTX_free` are counted and ignored
 //!   (`dispatch::removal`).
 //!
-//! Every failure is a miss or a skipped store, counted, never an error for
-//! the handshake.
+//! Every failure is a miss or a skipped store, counted (see [`counters`])
+//! and traced, never an error for the handshake.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
+use super::counters::{self, COUNTERS, count};
 use super::engine::{self, Runtime};
 use super::envelope::{self, Meta, Producer, Rejected};
+use super::flusher;
 use super::lifetime::{self, SessionTimes};
 use super::openssl::{self, SessionApi};
 use super::ratelimit::PerSecond;
-use super::subkeys::Subkeys;
+use super::subkeys::{StoreKey, Subkeys};
 use crate::ffi::types::{Ssl, SslCtx, SslSession};
 use crate::libssl::handle::Libssl;
-
-/// Outcome counters (process-wide).
-pub struct Counters {
-    pub stored: AtomicU64,
-    pub too_large: AtomicU64,
-    pub skipped_tls13_stateless: AtomicU64,
-    pub skipped_no_id: AtomicU64,
-    pub store_errors: AtomicU64,
-    pub local_hits: AtomicU64,
-    pub misses: AtomicU64,
-    pub rejected_auth: AtomicU64,
-    pub rejected_incompatible: AtomicU64,
-    pub rejected_expired: AtomicU64,
-    pub lookup_errors: AtomicU64,
-    pub removes_propagated: AtomicU64,
-    pub removes_ignored: AtomicU64,
-    pub removes_rate_limited: AtomicU64,
-}
-
-pub static COUNTERS: Counters = Counters {
-    stored: AtomicU64::new(0),
-    too_large: AtomicU64::new(0),
-    skipped_tls13_stateless: AtomicU64::new(0),
-    skipped_no_id: AtomicU64::new(0),
-    store_errors: AtomicU64::new(0),
-    local_hits: AtomicU64::new(0),
-    misses: AtomicU64::new(0),
-    rejected_auth: AtomicU64::new(0),
-    rejected_incompatible: AtomicU64::new(0),
-    rejected_expired: AtomicU64::new(0),
-    lookup_errors: AtomicU64::new(0),
-    removes_propagated: AtomicU64::new(0),
-    removes_ignored: AtomicU64::new(0),
-    removes_rate_limited: AtomicU64::new(0),
-};
+use crate::observe::trace;
 
 /// How many removes a process may propagate to the store each second.
 const REMOVES_PER_SECOND: u64 = 1000;
 static REMOVE_BUDGET: PerSecond = PerSecond::new(REMOVES_PER_SECOND);
-
-fn count(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
-}
 
 /// Whether the store is on in this process (cheap once known).
 #[inline]
@@ -110,9 +74,13 @@ pub unsafe fn on_ctx_new(lib: &Libssl, ctx: *mut SslCtx) {
 /// `ssl` and `sess` are OpenSSL's live arguments; `lib` made them.
 pub unsafe fn on_new(lib: &Libssl, ssl: *mut Ssl, sess: *mut SslSession) {
     let Some(api) = openssl::api(lib) else { return };
+    flusher::ensure_running();
     // SAFETY: the caller guarantees `ssl` and `sess`.
     let Some((id, der)) = (unsafe { storable(api, ssl, sess) }) else { return };
-    let Some(rt) = engine::runtime() else { return };
+    let Some(rt) = engine::runtime() else {
+        // The store could not start in this process (reported once).
+        return outcome("put", &COUNTERS.stores_backend_error, "backend_error", None);
+    };
     // SAFETY: as above.
     let (created, timeout, authenticated) = unsafe { api.times(sess) };
     let now = engine::unix_now();
@@ -124,12 +92,29 @@ pub unsafe fn on_new(lib: &Libssl, ssl: *mut Ssl, sess: *mut SslSession) {
         // SAFETY: as above; OpenSSL calls the new callback without a ctx lock.
         unsafe { api.limit_timeout(sess, timeout) };
     }
+    // An expiry is only None when the lifetime is already spent: nothing to
+    // store and nothing gone wrong, so not counted.
     let Some(expiry) = expiry else { return };
-    if put(&rt, api, &id, &der, authenticated, expiry, now).is_some() {
-        count(&COUNTERS.stored);
-    } else {
-        count(&COUNTERS.store_errors);
+    match put(&rt, api, &id, &der, authenticated, expiry, now) {
+        Ok((key, evicted)) => {
+            counters::add(&COUNTERS.evictions, evicted);
+            outcome("put", &COUNTERS.stores_ok, "ok", Some(&key));
+        }
+        Err(key) => outcome("put", &COUNTERS.stores_backend_error, "backend_error", key.as_ref()),
     }
+}
+
+/// Counts one outcome and traces it (with a few bytes of the store key).
+fn outcome(op: &str, counter: &AtomicU64, label: &str, key: Option<&StoreKey>) {
+    count(counter);
+    trace::store_op(op, label, key.map(|k| &k[1..7]));
+}
+
+/// After the application's own get callback returned a session on a ctx
+/// the store serves: counted, so hit rates show who answered.
+pub fn on_app_hit() {
+    flusher::ensure_running();
+    outcome("get", &COUNTERS.lookups_app_hit, "app_hit", None);
 }
 
 /// The id and DER of `sess` if it belongs in the store, else None (counted).
@@ -143,18 +128,18 @@ unsafe fn storable(api: &SessionApi, ssl: *mut Ssl, sess: *mut SslSession) -> Op
             return None;
         }
         if api.is_tls13(sess) && !api.tls13_stateful(ssl) {
-            count(&COUNTERS.skipped_tls13_stateless);
+            outcome("put", &COUNTERS.stores_skipped_tls13_stateless, "skipped_tls13_stateless", None);
             return None;
         }
         let id = api.id(sess);
         if id.is_empty() {
-            count(&COUNTERS.skipped_no_id);
+            outcome("put", &COUNTERS.stores_skipped_no_id, "skipped_no_id", None);
             return None;
         }
         let max = engine::config().map_or(0, |c| c.max_entry);
         let der = api.to_der(sess, max);
         if der.is_none() {
-            count(&COUNTERS.too_large);
+            outcome("put", &COUNTERS.stores_too_large, "too_large", None);
         }
         Some((id, der?))
     }
@@ -168,14 +153,18 @@ fn put(
     auth: u64,
     expiry: u64,
     now: u64,
-) -> Option<()> {
+) -> Result<(StoreKey, u64), Option<StoreKey>> {
     let ring = rt.keyring();
-    let keys = Subkeys::derive(ring.current(now)?);
+    let keys = Subkeys::derive(ring.current(now).ok_or(None)?);
     let domain = rt.config.domain.as_bytes();
     let store_key = keys.store_key(domain, id);
     let meta = Meta { producer: producer(api), key_id: keys.key_id, authenticated: auth, expiry };
-    let value = envelope::seal(&keys, meta, envelope::fresh_nonce()?, &store_key, domain, der);
-    rt.tier.put(&store_key, &value, expiry, now).ok().map(|_| ())
+    let nonce = envelope::fresh_nonce().ok_or(Some(store_key))?;
+    let value = envelope::seal(&keys, meta, nonce, &store_key, domain, der);
+    match rt.tier.put(&store_key, &value, expiry, now) {
+        Ok(evicted) => Ok((store_key, evicted)),
+        Err(_) => Err(Some(store_key)),
+    }
 }
 
 /// After the application's get callback missed: the session stored under
@@ -196,16 +185,19 @@ pub unsafe fn on_get(
     copy: *mut std::ffi::c_int,
 ) -> *mut SslSession {
     let Some(api) = openssl::api(lib) else { return std::ptr::null_mut() };
+    flusher::ensure_running();
     // SAFETY: the caller guarantees `ssl` and `session_ctx`.
     let cache_on = session_ctx.is_none_or(|ctx| unsafe { api.server_cache_on(ctx) });
     // SAFETY: as above.
     if id.is_empty() || !cache_on || !unsafe { api.is_server(ssl) } {
         return std::ptr::null_mut();
     }
-    let Some(rt) = engine::runtime() else { return std::ptr::null_mut() };
+    let Some(rt) = engine::runtime() else {
+        outcome("get", &COUNTERS.lookups_error, "error", None);
+        return std::ptr::null_mut();
+    };
     match lookup(&rt, api, id) {
         Some(sess) => {
-            count(&COUNTERS.local_hits);
             if !copy.is_null() {
                 // SAFETY: `copy` is OpenSSL's live int: 0 hands OpenSSL our
                 // one reference to a session nobody else holds.
@@ -227,24 +219,29 @@ fn lookup(rt: &Runtime, api: &SessionApi, id: &[u8]) -> Option<*mut SslSession> 
             Ok(Some(value)) => value,
             Ok(None) => continue,
             Err(_) => {
-                count(&COUNTERS.lookup_errors);
+                outcome("get", &COUNTERS.lookups_error, "error", Some(&store_key));
                 return None;
             }
         };
-        return match envelope::open(&ring, &value, &store_key, domain, producer(api), now) {
-            Ok((meta, der)) => api.materialise(&der, meta.expiry, meta.authenticated),
-            Err(why) => {
-                count(match why {
-                    Rejected::Incompatible => &COUNTERS.rejected_incompatible,
-                    Rejected::Expired => &COUNTERS.rejected_expired,
-                    _ => &COUNTERS.rejected_auth,
-                });
-                None
-            }
-        };
+        let opened = envelope::open(&ring, &value, &store_key, domain, producer(api), now);
+        let session = opened.map(|(meta, der)| api.materialise(&der, meta.expiry, meta.authenticated));
+        let (counter, label) = opened_outcome(&session);
+        outcome("get", counter, label, Some(&store_key));
+        return session.ok().flatten();
     }
-    count(&COUNTERS.misses);
+    outcome("get", &COUNTERS.lookups_miss, "miss", None);
     None
+}
+
+/// The counter and label of an entry found under a store key: a hit, or
+/// why it was refused (a DER this OpenSSL cannot decode is incompatible).
+fn opened_outcome(session: &Result<Option<*mut SslSession>, Rejected>) -> (&'static AtomicU64, &'static str) {
+    match session {
+        Ok(Some(_)) => (&COUNTERS.lookups_local_hit, "local_hit"),
+        Ok(None) | Err(Rejected::Incompatible) => (&COUNTERS.lookups_incompatible, "incompatible"),
+        Err(Rejected::Expired) => (&COUNTERS.lookups_expired, "expired"),
+        Err(_) => (&COUNTERS.lookups_auth_fail, "auth_fail"),
+    }
 }
 
 /// After `SSL_CTX_remove_session` on a ctx the store serves: delete the
@@ -260,24 +257,27 @@ pub unsafe fn on_remove(lib: &Libssl, sess: *mut SslSession) {
     if id.is_empty() {
         return;
     }
+    flusher::ensure_running();
     if !REMOVE_BUDGET.admit(now) {
-        count(&COUNTERS.removes_rate_limited);
+        outcome("remove", &COUNTERS.removes_rate_limited, "rate_limited", None);
         return;
     }
     let Some(rt) = engine::runtime() else { return };
     let domain = rt.config.domain.as_bytes();
+    let mut last = None;
     for key in rt.keyring().openers(now) {
         let store_key = Subkeys::derive(key).store_key(domain, &id);
         if rt.tier.delete(&store_key).is_err() {
-            count(&COUNTERS.store_errors);
+            outcome("remove", &COUNTERS.removes_error, "error", Some(&store_key));
             return;
         }
+        last = Some(store_key);
     }
-    count(&COUNTERS.removes_propagated);
+    outcome("remove", &COUNTERS.removes_propagated, "propagated", last.as_ref());
 }
 
 /// A remove callback that was not an explicit removal (flush, expiry,
 /// eviction, `SSL_CTX_free`): the shared entry stays.
 pub fn ignored_remove() {
-    count(&COUNTERS.removes_ignored);
+    outcome("remove", &COUNTERS.removes_ignored, "ignored", None);
 }

@@ -11,7 +11,8 @@
 //! Databases: `entries` (store key → seq ‖ expiry ‖ value), and two indexes
 //! for eviction, `by_expiry` (expiry ‖ store key) and `by_age`
 //! (seq ‖ store key); `meta` holds the write sequence and the eviction
-//! count. The environment is bounded by its map size: a write that would
+//! count; `counters` the outcome counters every process folds in (see
+//! [`totals`]). The environment is bounded by its map size: a write that would
 //! fill more than 60% of it first evicts, in the same transaction, the
 //! expired entries, then the oldest. The rest is headroom: LMDB reuses a
 //! freed page only two transactions later.
@@ -77,6 +78,7 @@ pub struct Tier {
     by_expiry: Db,
     by_age: Db,
     meta: Db,
+    counters: Db,
 }
 
 impl Tier {
@@ -85,7 +87,7 @@ impl Tier {
     /// `map_size` 0 keeps the size the environment already has.
     pub fn open(dir: &Path, map_size: usize) -> Result<Self, TierError> {
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
-        options.max_dbs(4);
+        options.max_dbs(5);
         if map_size > 0 {
             options.map_size(map_size);
         }
@@ -104,8 +106,9 @@ impl Tier {
         let by_expiry = env.create_database(&mut txn, Some("by_expiry"))?;
         let by_age = env.create_database(&mut txn, Some("by_age"))?;
         let meta = env.create_database(&mut txn, Some("meta"))?;
+        let counters = env.create_database(&mut txn, Some("counters"))?;
         txn.commit()?;
-        Ok(Tier { env, entries, by_expiry, by_age, meta })
+        Ok(Tier { env, entries, by_expiry, by_age, meta, counters })
     }
 
     /// Stores `value` under `key` until `expiry` (Unix seconds), replacing
@@ -194,7 +197,7 @@ impl Tier {
 
     fn bytes_in_pages(&self, txn: &RwTxn) -> Result<u64, TierError> {
         let mut bytes = 0;
-        for db in [&self.entries, &self.by_expiry, &self.by_age, &self.meta] {
+        for db in [&self.entries, &self.by_expiry, &self.by_age, &self.meta, &self.counters] {
             let stat = db.stat(txn)?;
             let pages = stat.leaf_pages + stat.branch_pages + stat.overflow_pages;
             bytes += pages as u64 * u64::from(stat.page_size);
@@ -277,6 +280,8 @@ fn live_value(record: &[u8], now: u64) -> Option<Vec<u8>> {
 fn read_u64(bytes: Option<&[u8]>) -> u64 {
     bytes.and_then(|b| b.try_into().ok()).map_or(0, u64::from_be_bytes)
 }
+
+pub mod totals;
 
 #[cfg(test)]
 mod tests;

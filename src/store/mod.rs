@@ -6,6 +6,9 @@
 //! - [`cli`]: the `sesscb` operator command.
 //! - [`engine`]: the per-process state, started on first use and after fork.
 //! - [`hooks`]: new / get / remove as the store sees them.
+//! - [`counters`]: the outcome counters of every hook.
+//! - [`flusher`]: the background thread that folds them into the tier and
+//!   writes [`metrics`], the Prometheus text file.
 //! - [`openssl`]: the libssl session functions the store calls.
 //! - [`config`]: the `SESSCB_STORE*` settings, all valid or the store off.
 //! - [`keyring`]: the operator's keys, their validity windows and rotation.
@@ -20,14 +23,17 @@
 
 pub mod cli;
 pub mod config;
+pub mod counters;
 pub(crate) mod engine;
 pub mod envelope;
+pub(crate) mod flusher;
 pub(crate) mod hooks;
 pub mod keyring;
 pub mod keysource;
 pub mod lifetime;
 pub mod lmdb;
 pub mod location;
+pub mod metrics;
 pub(crate) mod openssl;
 pub mod ratelimit;
 pub mod subkeys;

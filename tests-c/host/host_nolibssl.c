@@ -18,6 +18,7 @@
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "sesscb.h"
@@ -133,6 +134,21 @@ static void check_stats_bad_sizes(void)
     rc = sesscb_stats(NULL, (struct sesscb_stats *)raw);
     check(rc == SESSCB_STATUS_OK && ((struct sesscb_stats *)raw)->size == 16 && untouched_from(raw, sizeof raw, 16),
           "sesscb_stats(size 16) writes 16 bytes only");
+    /* A caller built before the store's fields: up to log_lines_dropped. */
+    memset(raw, 0xAA, sizeof raw);
+    ((struct sesscb_stats *)raw)->size = offsetof(struct sesscb_stats, store_lookups_app_hit);
+    rc = sesscb_stats(NULL, (struct sesscb_stats *)raw);
+    check(rc == SESSCB_STATUS_OK && ((struct sesscb_stats *)raw)->size == 64 && untouched_from(raw, sizeof raw, 64),
+          "sesscb_stats(size before the store fields) writes those 64 bytes only");
+    /* A current caller gets every store field (0: no store in this process). */
+    memset(raw, 0xAA, sizeof raw);
+    ((struct sesscb_stats *)raw)->size = sizeof(struct sesscb_stats);
+    rc = sesscb_stats(NULL, (struct sesscb_stats *)raw);
+    check(rc == SESSCB_STATUS_OK && ((struct sesscb_stats *)raw)->size == sizeof(struct sesscb_stats) &&
+              ((struct sesscb_stats *)raw)->store_lookups_app_hit == 0 &&
+              ((struct sesscb_stats *)raw)->store_evictions == 0 &&
+              untouched_from(raw, sizeof raw, sizeof(struct sesscb_stats)),
+          "sesscb_stats(current size) writes every store field and nothing beyond");
 }
 
 /* Setters on a ctx of no libssl are not honoured and nothing is kept.

@@ -31,7 +31,17 @@ def invariants(obj):
         errors.append("kept != (ret != 0)")
     if obj["event"] == "get" and obj["hit"] != (obj["ret"] is not None):
         errors.append("hit != (ret != null)")
+    if obj["event"] == "store_op" and obj["outcome"] not in STORE_OUTCOMES[obj["op"]]:
+        errors.append("store_op: %s is not an outcome of %s" % (obj["outcome"], obj["op"]))
     return errors
+
+
+# Which outcomes each store operation has (the schema lists them all).
+STORE_OUTCOMES = {
+    "get": {"app_hit", "local_hit", "miss", "error", "auth_fail", "incompatible", "expired"},
+    "put": {"ok", "too_large", "skipped_tls13_stateless", "skipped_no_id", "backend_error"},
+    "remove": {"propagated", "ignored", "rate_limited", "error"},
+}
 
 
 def line_errors(obj, validator=None):

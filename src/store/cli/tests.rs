@@ -75,3 +75,27 @@ fn bad_usage_is_reported_as_such() {
         assert!(matches!(run(&args(bad)), Err(Failure::Usage(_))), "{bad:?}");
     }
 }
+
+#[test]
+fn stats_shows_the_folded_counters_of_every_process() {
+    let base = scratch("stats-counters");
+    let env = location::env_dir(&base, 4242, "web");
+    location::ensure_private_dir(&env, 0).unwrap();
+    let tier = lmdb::Tier::open(&env, 1 << 20).unwrap();
+    tier.add_totals(&[("stores.ok".into(), 5), ("lookups.local_hit".into(), 3)]).unwrap();
+    tier.add_totals(&[("stores.ok".into(), 2), ("lookups.miss".into(), 1)]).unwrap();
+    drop(tier);
+    let b = base.to_str().unwrap();
+    let out = run(&args(&["stats", "--dir", b, "--domain", "web", "--uid", "4242", "--json"])).unwrap();
+    assert!(out.contains("\"entries\":0,"), "{out}");
+    assert!(out.contains("\"stores\":{\"ok\":7,\"too_large\":0,"), "{out}");
+    assert!(out.contains("\"lookups\":{\"app_hit\":0,\"local_hit\":3,\"miss\":1,"), "{out}");
+    assert!(
+        out.contains("\"removes\":{\"propagated\":0,\"ignored\":0,\"rate_limited\":0,\"error\":0}"),
+        "{out}"
+    );
+    let table = run(&args(&["stats", "--dir", b, "--domain", "web", "--uid", "4242"])).unwrap();
+    assert!(table.lines().any(|l| l.split_whitespace().eq(["stores", "ok", "7"])), "{table}");
+    assert!(table.lines().any(|l| l.split_whitespace().eq(["lookups", "local_hit", "3"])), "{table}");
+    fs::remove_dir_all(&base).unwrap();
+}

@@ -1,0 +1,204 @@
+//! The store's outcome counters (design §3.8), per process: why a lookup
+//! missed, why a session was not stored, what a remove did, and how many
+//! entries this process evicted to make room.
+//!
+//! Counting is one relaxed atomic add. A forked child starts from zero (a
+//! `pthread_atfork` handler, registered on the first count): its counters
+//! describe its own handshakes, so per-process metrics files add up, and
+//! the parent alone folds what it counted before the fork.
+
+use std::sync::Once;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::observe::stats::sesscb_stats;
+
+/// What a counter counts: the Prometheus family and the outcome label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Lookups,
+    Stores,
+    Removes,
+    Evictions,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Lookups => "lookups",
+            Family::Stores => "stores",
+            Family::Removes => "removes",
+            Family::Evictions => "evictions",
+        }
+    }
+}
+
+/// Process-wide outcome counters; every field is one outcome.
+pub struct Counters {
+    /// The application's own get callback returned a session.
+    pub lookups_app_hit: AtomicU64,
+    /// The embedded tier returned an authentic, compatible, live session.
+    pub lookups_local_hit: AtomicU64,
+    /// No entry under the id's store key (for any opening key).
+    pub lookups_miss: AtomicU64,
+    /// The tier failed (LMDB error).
+    pub lookups_error: AtomicU64,
+    /// An entry failed authentication (tampered, wrong key or domain).
+    pub lookups_auth_fail: AtomicU64,
+    /// An entry from another OpenSSL major version or family, or one this
+    /// OpenSSL could not decode.
+    pub lookups_incompatible: AtomicU64,
+    /// An entry past its lifetime.
+    pub lookups_expired: AtomicU64,
+    pub stores_ok: AtomicU64,
+    /// The session's DER is larger than `SESSCB_STORE_MAX_ENTRY`.
+    pub stores_too_large: AtomicU64,
+    /// A TLS 1.3 session that lives in its ticket, not in a cache.
+    pub stores_skipped_tls13_stateless: AtomicU64,
+    pub stores_skipped_no_id: AtomicU64,
+    /// The tier failed, or the keyring had no current key.
+    pub stores_backend_error: AtomicU64,
+    /// A remove that deleted (or tried to delete) the shared entry.
+    pub removes_propagated: AtomicU64,
+    /// A remove that must not delete shared entries (ctx free, flush,
+    /// expiry, eviction from one process's cache).
+    pub removes_ignored: AtomicU64,
+    /// A remove over the per-process budget: the entry is left to expire.
+    pub removes_rate_limited: AtomicU64,
+    /// A remove whose delete failed (LMDB error).
+    pub removes_error: AtomicU64,
+    /// Entries this process's writes evicted from the embedded tier.
+    pub evictions: AtomicU64,
+}
+
+/// How many counters there are.
+pub const COUNT: usize = 17;
+
+pub static COUNTERS: Counters = Counters::new();
+
+/// A copy of every counter, in [`Counters::fields`] order.
+pub type Snapshot = [u64; COUNT];
+
+impl Counters {
+    pub const fn new() -> Self {
+        Counters {
+            lookups_app_hit: AtomicU64::new(0),
+            lookups_local_hit: AtomicU64::new(0),
+            lookups_miss: AtomicU64::new(0),
+            lookups_error: AtomicU64::new(0),
+            lookups_auth_fail: AtomicU64::new(0),
+            lookups_incompatible: AtomicU64::new(0),
+            lookups_expired: AtomicU64::new(0),
+            stores_ok: AtomicU64::new(0),
+            stores_too_large: AtomicU64::new(0),
+            stores_skipped_tls13_stateless: AtomicU64::new(0),
+            stores_skipped_no_id: AtomicU64::new(0),
+            stores_backend_error: AtomicU64::new(0),
+            removes_propagated: AtomicU64::new(0),
+            removes_ignored: AtomicU64::new(0),
+            removes_rate_limited: AtomicU64::new(0),
+            removes_error: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+        }
+    }
+
+    /// Every counter with its family and outcome label: the one table the
+    /// C struct, the LMDB fold, the CLI and the metrics file all follow.
+    pub fn fields(&self) -> [(Family, &'static str, &AtomicU64); COUNT] {
+        use Family::*;
+        [
+            (Lookups, "app_hit", &self.lookups_app_hit),
+            (Lookups, "local_hit", &self.lookups_local_hit),
+            (Lookups, "miss", &self.lookups_miss),
+            (Lookups, "error", &self.lookups_error),
+            (Lookups, "auth_fail", &self.lookups_auth_fail),
+            (Lookups, "incompatible", &self.lookups_incompatible),
+            (Lookups, "expired", &self.lookups_expired),
+            (Stores, "ok", &self.stores_ok),
+            (Stores, "too_large", &self.stores_too_large),
+            (Stores, "skipped_tls13_stateless", &self.stores_skipped_tls13_stateless),
+            (Stores, "skipped_no_id", &self.stores_skipped_no_id),
+            (Stores, "backend_error", &self.stores_backend_error),
+            (Removes, "propagated", &self.removes_propagated),
+            (Removes, "ignored", &self.removes_ignored),
+            (Removes, "rate_limited", &self.removes_rate_limited),
+            (Removes, "error", &self.removes_error),
+            (Evictions, "evicted", &self.evictions),
+        ]
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.fields().map(|(_, _, c)| c.load(Relaxed))
+    }
+
+    fn reset(&self) {
+        for (_, _, c) in self.fields() {
+            c.store(0, Relaxed);
+        }
+    }
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The family and outcome of each snapshot position.
+pub fn labels() -> [(Family, &'static str); COUNT] {
+    COUNTERS.fields().map(|(family, outcome, _)| (family, outcome))
+}
+
+/// The LMDB key of a counter, e.g. `lookups.local_hit`.
+pub fn key(family: Family, outcome: &str) -> String {
+    format!("{}.{outcome}", family.name())
+}
+
+/// Counts one outcome.
+#[inline]
+pub fn count(counter: &AtomicU64) {
+    add(counter, 1);
+}
+
+/// Counts `n` outcomes (no-op for 0).
+#[inline]
+pub fn add(counter: &AtomicU64, n: u64) {
+    static CHILD_RESETS: Once = Once::new();
+    if n == 0 {
+        return;
+    }
+    CHILD_RESETS.call_once(|| {
+        // SAFETY: registers a child handler that only makes atomic stores.
+        unsafe { libc::pthread_atfork(None, None, Some(reset_in_child)) };
+    });
+    counter.fetch_add(n, Relaxed);
+}
+
+extern "C" fn reset_in_child() {
+    COUNTERS.reset();
+}
+
+/// Writes this process's counters into the `store_` fields of a
+/// `sesscb_stats` view (process totals; a ctx's view keeps zeros).
+pub(crate) fn fill_stats(view: &mut sesscb_stats) {
+    let [a, b, c, d, e, f, g, h, i, j, k, l, m, n, rl, re, o] = COUNTERS.snapshot();
+    view.store_lookups_app_hit = a;
+    view.store_lookups_local_hit = b;
+    view.store_lookups_miss = c;
+    view.store_lookups_error = d;
+    view.store_lookups_auth_fail = e;
+    view.store_lookups_incompatible = f;
+    view.store_lookups_expired = g;
+    view.store_stores_ok = h;
+    view.store_stores_too_large = i;
+    view.store_stores_skipped_tls13_stateless = j;
+    view.store_stores_skipped_no_id = k;
+    view.store_stores_backend_error = l;
+    view.store_removes_propagated = m;
+    view.store_removes_ignored = n;
+    view.store_removes_rate_limited = rl;
+    view.store_removes_error = re;
+    view.store_evictions = o;
+}
+
+#[cfg(test)]
+mod tests;

@@ -29,6 +29,8 @@ import subprocess
 import sys
 import time
 
+import store
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
@@ -456,7 +458,11 @@ def parse_args():
     ap.add_argument("--builds", default=os.environ.get("BENCH_BUILDS", ",".join(ALL_BUILDS)),
                     help="comma list of: %s (default: all)" % ",".join(ALL_BUILDS))
     ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""),
-                    help="comma list of: dispatch,storm,hs,registry (default: all)")
+                    help="comma list of: dispatch,storm,hs,registry,store (default: all)")
+    ap.add_argument("--store-build", default=os.environ.get("STORE_BENCH_BUILD", "sys"),
+                    help="the OpenSSL build the store section runs on (bench/store.py)")
+    ap.add_argument("--sesscb", default=os.path.join(ROOT, "target", "release", "sesscb"),
+                    help="the sesscb command (store section: `sesscb stats`)")
     ap.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK", "") not in ("", "0"))
     ap.add_argument("--guard", action="store_true")
     ap.add_argument("--lib-dir-override", default=os.environ.get("BENCH_LIB_DIR", ""),
@@ -530,7 +536,7 @@ def main():
         return bench_guard(runner, builds, cfg)
 
     cfg = settings(args.quick)
-    only = set(x for x in args.only.split(",") if x) or {"dispatch", "storm", "hs", "registry"}
+    only = set(x for x in args.only.split(",") if x) or {"dispatch", "storm", "hs", "registry", "store"}
     t_start = time.monotonic()
     info = machine_info(runner, builds)
     info["quick"] = args.quick
@@ -538,11 +544,23 @@ def main():
     table = Table()
     out = {}
     run_sections(runner, table, out, builds, only, cfg, ["plain", "linked", "preload"])
+    store_md = ""
+    if "store" in only:
+        out["store"], store_raw, store_md, store_runs = store.run(
+            args.bin_dir, args.store_build, args.sesscb, args.quick, log)
+        runner.raw.extend({"build": args.store_build, "variant": "store", "args": r["args"], "result": r["result"]}
+                          for r in store_raw)
+        runner.runs += store_runs
     info["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     info["elapsed_s"] = round(time.monotonic() - t_start, 1)
     info["processes"] = runner.runs
 
-    text = "\n".join(report_header(info, runner, args.quick)) + "\n\n" + table.markdown() + "\n"
+    text = "\n".join(report_header(info, runner, args.quick)) + "\n\n"
+    if table.rows:
+        text += table.markdown() + "\n"
+    if store_md:
+        text += "\nShared store (%s; S1 ratio = store / internal cache, run by run; S2 added = on − off):\n\n%s\n" % (
+            info["openssl"].get(args.store_build, args.store_build), store_md)
     print(text, flush=True)
     doc = {"machine": info, "summary": out, "table": {"head": Table.HEAD, "rows": table.rows}, "raw": runner.raw}
     write_results(args.out, doc, text)

@@ -445,6 +445,10 @@ def bench_guard(runner, builds, cfg):
         parts.append("%s %.2fx (%.0f vs %.0f ns)" % (b, ratio, s["linked"]["median"], s["plain"]["median"]))
     print("bench-guard: %s — remove-callback cost sesscb/plain, median of %d runs, %d-session flush: %s; limit %.1fx" % (
         "PASS" if ok else "FAIL", runs, n, "; ".join(parts), GUARD_LIMIT), flush=True)
+    if cfg.get("store_build"):
+        store_ok, line = store.guard(runner.bin_dir, cfg["store_build"], cfg["sesscb"], log)
+        print("bench-guard: %s — %s" % ("PASS" if store_ok else "FAIL", line), flush=True)
+        ok &= store_ok
     return 0 if ok else 1
 
 
@@ -532,7 +536,7 @@ def main():
     builds = [b for b in args.builds.split(",") if b]
     runner = make_runner(args, builds)
     if args.guard:
-        cfg = {"guard_sessions": 200_000, "guard_runs": 3}
+        cfg = {"guard_sessions": 200_000, "guard_runs": 3, "store_build": args.store_build, "sesscb": args.sesscb}
         return bench_guard(runner, builds, cfg)
 
     cfg = settings(args.quick)
@@ -547,7 +551,7 @@ def main():
     store_md = ""
     if "store" in only:
         out["store"], store_raw, store_md, store_runs = store.run(
-            args.bin_dir, args.store_build, args.sesscb, args.quick, log)
+            args.bin_dir, args.store_build, args.sesscb, args.quick, log, args.lib_dir_override or None)
         runner.raw.extend({"build": args.store_build, "variant": "store", "args": r["args"], "result": r["result"]}
                           for r in store_raw)
         runner.runs += store_runs

@@ -41,12 +41,13 @@ def settings(quick):
 
 
 class StoreRunner:
-    def __init__(self, bin_dir, build, sesscb_cli, log):
+    def __init__(self, bin_dir, build, sesscb_cli, log, lib_dir=None):
         self.plain = os.path.join(bin_dir, build, "store-plain")
         self.linked = os.path.join(bin_dir, build, "store-linked")
         self.sesscb_cli = sesscb_cli
         self.build = build
         self.log = log
+        self.lib_dir = lib_dir
         self.raw = []
         self.runs = 0
         base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
@@ -61,6 +62,8 @@ class StoreRunner:
     def env(self, store_dir):
         env = {k: v for k, v in os.environ.items()
                if k not in ("LD_PRELOAD", "SESSCB_LOG") and not k.startswith("SESSCB_STORE")}
+        if self.lib_dir:
+            env["LD_LIBRARY_PATH"] = self.lib_dir  # yields over the binaries' RUNPATH
         if store_dir:
             env.update(SESSCB_STORE="local", SESSCB_STORE_DIR=store_dir, SESSCB_STORE_DOMAIN=DOMAIN)
         return env
@@ -273,9 +276,10 @@ def markdown(rows):
     return "\n".join(lines)
 
 
-def run(bin_dir, build, sesscb_cli, quick, log):
-    """Runs S1–S4; returns (summary dict, raw runs, Markdown table, processes)."""
-    sr = StoreRunner(bin_dir, build, sesscb_cli, log)
+def run(bin_dir, build, sesscb_cli, quick, log, lib_dir=None):
+    """Runs S1–S4; returns (summary dict, raw runs, Markdown table, processes).
+    lib_dir: another libsesscb.so's directory (BENCH_LIB_DIR)."""
+    sr = StoreRunner(bin_dir, build, sesscb_cli, log, lib_dir)
     missing = sr.missing() + ([] if os.access(sesscb_cli, os.X_OK) else [sesscb_cli])
     if missing:
         raise SystemExit("bench store: missing %s (run `make bench-bins`)" % ", ".join(missing))
@@ -291,3 +295,30 @@ def run(bin_dir, build, sesscb_cli, quick, log):
         sr.cleanup()
     out["elapsed_s"] = round(time.monotonic() - t0, 1)
     return out, sr.raw, markdown(rows), sr.runs
+
+
+# ---------------------------------------------------------------- guard
+
+GUARD_HS_RATIO = 0.5
+GUARD_NEW_P50_US = 100.0
+
+
+def guard(bin_dir, build, sesscb_cli, log):
+    """A gross-regression check for `make bench-guard` (a few seconds): the
+    store serving every TLS 1.2 resumption keeps at least half the internal
+    cache's rate, and a store write stays under 100 µs at the median (today:
+    about 0.93 and 13 µs). Returns (ok, one line)."""
+    sr = StoreRunner(bin_dir, build, sesscb_cli, log)
+    if sr.missing():
+        raise SystemExit("bench-guard: missing %s" % ", ".join(sr.missing()))
+    try:
+        internal, store = hs_pair(sr, "tls12", 1, dict(hs_seconds=0.3, hs_warmup=0.1, hs_runs=3))
+        check_hs(internal, store)
+        ratio = statistics.median(y["hs_per_s"] / x["hs_per_s"] for x, y in zip(internal, store))
+        lat = sr.run(True, sr.fresh_dir(), ["latency", "tls12", 5000])
+    finally:
+        sr.cleanup()
+    new_p50 = lat["new"]["p50_us"]
+    ok = ratio >= GUARD_HS_RATIO and new_p50 <= GUARD_NEW_P50_US and lat["get_hits"] == 5000
+    return ok, "store resumed-hs ratio %.2f (limit %.2f), store write p50 %.1f µs (limit %.0f), %d/5000 get hits" % (
+        ratio, GUARD_HS_RATIO, new_p50, GUARD_NEW_P50_US, lat["get_hits"])

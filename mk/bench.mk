@@ -8,7 +8,9 @@
 #   make bench-guard       fails only on a gross regression of the
 #                          per-remove-callback cost (sesscb > 3x plain) on
 #                          BENCH_GUARD_BUILDS (default sys,111,40: 3.5 and 3.6
-#                          share 3.0's flush, 4.0 has its own); `make test`
+#                          share 3.0's flush, 4.0 has its own), or of the store
+#                          (resumptions it serves < 0.5x the internal cache's
+#                          rate, or a store write's p50 > 100 µs); `make test`
 #                          runs it (TEST_SUITES in mk/test.mk)
 #   make bench-bins        just the binaries
 #   BENCH_ONLY=store make bench   only the shared store (bench/store.py,
@@ -81,8 +83,10 @@ bench-bins: deps lib $(BENCH_BINS)
 bench: bench-bins
 	$(BENCH_PY) $(ROOT)/bench/run.py --builds $(BENCH_BUILDS) --store-build $(STORE_BENCH_BUILD) --sesscb $(PROFILE_DIR)/sesscb --bin-dir $(BENCH_OUT) --lib $(LIB) --out $(BENCH_OUT)
 
-bench-guard: deps lib $(call bench_bins_of,$(BENCH_GUARD_BUILDS))
-	@$(BENCH_PY) $(ROOT)/bench/run.py --guard --builds $(BENCH_GUARD_BUILDS) --bin-dir $(BENCH_OUT) --lib $(LIB) --out $(BENCH_OUT)
+STORE_BENCH_BINS := $(BENCH_OUT)/$(STORE_BENCH_BUILD)/store-plain $(BENCH_OUT)/$(STORE_BENCH_BUILD)/store-linked
+
+bench-guard: deps lib $(call bench_bins_of,$(BENCH_GUARD_BUILDS)) $(STORE_BENCH_BINS)
+	@$(BENCH_PY) $(ROOT)/bench/run.py --guard --builds $(BENCH_GUARD_BUILDS) --store-build $(STORE_BENCH_BUILD) --sesscb $(PROFILE_DIR)/sesscb --bin-dir $(BENCH_OUT) --lib $(LIB) --out $(BENCH_OUT)
 
 bench-clean:
 	rm -rf $(BENCH_OUT)

@@ -18,6 +18,9 @@ taking its median. Spread is min..max over the runs.
 
 Writes a table on stdout, and JSON (raw runs + summaries) plus the same table
 in Markdown to target/bench/. BENCH_QUICK=1 scales everything down.
+
+The shared store (SESSCB_STORE=local) has its own section, its own program
+(bench/store_bench.c) and its own table: bench/store.py.
 """
 
 import argparse

@@ -304,7 +304,7 @@ static uint64_t timed_get(const struct cb_bench *b, uint64_t tag, uint64_t threa
     dt = now_ns() - t0;
     *hit = found != NULL;
     if (found != NULL && copy)
-        SSL_SESSION_up_ref(found); /* never taken: the store hands over its reference */
+        SSL_SESSION_up_ref(found); /* what libssl does when *copy stays 1 */
     SSL_SESSION_free(found);
     return dt;
 }

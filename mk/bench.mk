@@ -2,9 +2,11 @@
 #
 #   make bench             full run on every OpenSSL build (sys = system 3.0,
 #                          111 = 1.1.1w, 35, 36, 40 = the 3.5, 3.6, 4.0 lines;
-#                          ~20 min on this 2-core VM when quiet): table on
+#                          ~20 min on this 2-core VM when quiet, plus
+#                          ~80 s for the store): table on
 #                          stdout, JSON + Markdown in target/bench/
-#   BENCH_QUICK=1 make bench   scaled-down run (~6 min for the five builds)
+#   BENCH_QUICK=1 make bench   scaled-down run (~6 min for the five builds,
+#                          plus ~45 s for the store)
 #   make bench-guard       fails only on a gross regression of the
 #                          per-remove-callback cost (sesscb > 3x plain) on
 #                          BENCH_GUARD_BUILDS (default sys,111,40: 3.5 and 3.6

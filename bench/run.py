@@ -32,7 +32,8 @@ import subprocess
 import sys
 import time
 
-import store
+sys.dont_write_bytecode = True  # no bench/__pycache__ in the tree from the import below
+import store  # noqa: E402  (bench/store.py, next to this file)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

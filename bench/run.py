@@ -18,6 +18,9 @@ taking its median. Spread is min..max over the runs.
 
 Writes a table on stdout, and JSON (raw runs + summaries) plus the same table
 in Markdown to target/bench/. BENCH_QUICK=1 scales everything down.
+
+The shared store (SESSCB_STORE=local) has its own section, its own program
+(bench/store_bench.c) and its own table: bench/store.py.
 """
 
 import argparse
@@ -28,6 +31,9 @@ import statistics
 import subprocess
 import sys
 import time
+
+sys.dont_write_bytecode = True  # no bench/__pycache__ in the tree from the import below
+import store  # noqa: E402  (bench/store.py, next to this file)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -443,6 +449,10 @@ def bench_guard(runner, builds, cfg):
         parts.append("%s %.2fx (%.0f vs %.0f ns)" % (b, ratio, s["linked"]["median"], s["plain"]["median"]))
     print("bench-guard: %s — remove-callback cost sesscb/plain, median of %d runs, %d-session flush: %s; limit %.1fx" % (
         "PASS" if ok else "FAIL", runs, n, "; ".join(parts), GUARD_LIMIT), flush=True)
+    if cfg.get("store_build"):
+        store_ok, line = store.guard(runner.bin_dir, cfg["store_build"], cfg["sesscb"], log)
+        print("bench-guard: %s — %s" % ("PASS" if store_ok else "FAIL", line), flush=True)
+        ok &= store_ok
     return 0 if ok else 1
 
 
@@ -456,7 +466,11 @@ def parse_args():
     ap.add_argument("--builds", default=os.environ.get("BENCH_BUILDS", ",".join(ALL_BUILDS)),
                     help="comma list of: %s (default: all)" % ",".join(ALL_BUILDS))
     ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""),
-                    help="comma list of: dispatch,storm,hs,registry (default: all)")
+                    help="comma list of: dispatch,storm,hs,registry,store (default: all)")
+    ap.add_argument("--store-build", default=os.environ.get("STORE_BENCH_BUILD", "sys"),
+                    help="the OpenSSL build the store section runs on (bench/store.py)")
+    ap.add_argument("--sesscb", default=os.path.join(ROOT, "target", "release", "sesscb"),
+                    help="the sesscb command (store section: `sesscb stats`)")
     ap.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK", "") not in ("", "0"))
     ap.add_argument("--guard", action="store_true")
     ap.add_argument("--lib-dir-override", default=os.environ.get("BENCH_LIB_DIR", ""),
@@ -526,11 +540,11 @@ def main():
     builds = [b for b in args.builds.split(",") if b]
     runner = make_runner(args, builds)
     if args.guard:
-        cfg = {"guard_sessions": 200_000, "guard_runs": 3}
+        cfg = {"guard_sessions": 200_000, "guard_runs": 3, "store_build": args.store_build, "sesscb": args.sesscb}
         return bench_guard(runner, builds, cfg)
 
     cfg = settings(args.quick)
-    only = set(x for x in args.only.split(",") if x) or {"dispatch", "storm", "hs", "registry"}
+    only = set(x for x in args.only.split(",") if x) or {"dispatch", "storm", "hs", "registry", "store"}
     t_start = time.monotonic()
     info = machine_info(runner, builds)
     info["quick"] = args.quick
@@ -538,11 +552,23 @@ def main():
     table = Table()
     out = {}
     run_sections(runner, table, out, builds, only, cfg, ["plain", "linked", "preload"])
+    store_md = ""
+    if "store" in only:
+        out["store"], store_raw, store_md, store_runs = store.run(
+            args.bin_dir, args.store_build, args.sesscb, args.quick, log, args.lib_dir_override or None)
+        runner.raw.extend({"build": args.store_build, "variant": "store", "args": r["args"], "result": r["result"]}
+                          for r in store_raw)
+        runner.runs += store_runs
     info["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     info["elapsed_s"] = round(time.monotonic() - t_start, 1)
     info["processes"] = runner.runs
 
-    text = "\n".join(report_header(info, runner, args.quick)) + "\n\n" + table.markdown() + "\n"
+    text = "\n".join(report_header(info, runner, args.quick)) + "\n\n"
+    if table.rows:
+        text += table.markdown() + "\n"
+    if store_md:
+        text += "\nShared store (%s; S1 ratio = store / internal cache, run by run; S2 added = on − off):\n\n%s\n" % (
+            info["openssl"].get(args.store_build, args.store_build), store_md)
     print(text, flush=True)
     doc = {"machine": info, "summary": out, "table": {"head": Table.HEAD, "rows": table.rows}, "raw": runner.raw}
     write_results(args.out, doc, text)

@@ -52,6 +52,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "bench_tls.h"
+
 #define NOINLINE __attribute__((noinline))
 
 typedef int (*new_cb_t)(SSL *, SSL_SESSION *);
@@ -533,41 +535,6 @@ static void cache_clear(void)
     }
 }
 
-static EVP_PKEY *make_key(void)
-{
-    EVP_PKEY *key = NULL;
-    EVP_PKEY_CTX *kctx = EVP_PKEY_CTX_new_id(EVP_PKEY_EC, NULL);
-    if (kctx == NULL || EVP_PKEY_keygen_init(kctx) <= 0
-            || EVP_PKEY_CTX_set_ec_paramgen_curve_nid(kctx, NID_X9_62_prime256v1) <= 0
-            || EVP_PKEY_keygen(kctx, &key) <= 0)
-        die("EC key generation");
-    EVP_PKEY_CTX_free(kctx);
-    return key;
-}
-
-static X509 *make_cert(EVP_PKEY *key)
-{
-    X509 *x = X509_new();
-    X509_NAME *name;
-    if (x == NULL)
-        die("X509_new");
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 30);
-    /* A name of our own: 4.0's X509_get_subject_name returns a const one. */
-    name = X509_NAME_new();
-    if (name == NULL
-            || !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"sesscb-bench", -1, -1, 0)
-            || !X509_set_subject_name(x, name) || !X509_set_issuer_name(x, name))
-        die("certificate name");
-    X509_NAME_free(name);
-    X509_set_pubkey(x, key);
-    if (!X509_sign(x, key, EVP_sha256()))
-        die("X509_sign");
-    return x;
-}
-
 struct hs_config {
     SSL_CTX *sctx, *cctx;
     int resume;     /* offer the previous session */
@@ -580,54 +547,19 @@ struct hs_config {
 static int one_handshake(const struct hs_config *cfg, SSL_SESSION **sessp)
 {
     SSL *c = SSL_new(cfg->cctx), *s = SSL_new(cfg->sctx);
-    BIO *bc = NULL, *bs = NULL;
-    int cdone = 0, sdone = 0, round, ret = -1;
+    int ret;
 
-    if (c == NULL || s == NULL || !BIO_new_bio_pair(&bc, 0, &bs, 0))
-        die("SSL_new / BIO pair");
-    SSL_set_bio(c, bc, bc);
-    SSL_set_bio(s, bs, bs);
-    SSL_set_connect_state(c);
-    SSL_set_accept_state(s);
+    if (c == NULL || s == NULL)
+        die("SSL_new");
     if (cfg->resume && sessp != NULL && *sessp != NULL)
         SSL_set_session(c, *sessp);
-    for (round = 0; round < 64 && !(cdone && sdone); round++) {
-        int r, e;
-        if (!cdone) {
-            r = SSL_do_handshake(c);
-            if (r == 1)
-                cdone = 1;
-            else if ((e = SSL_get_error(c, r)) != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-                goto out;
-        }
-        if (!sdone) {
-            r = SSL_do_handshake(s);
-            if (r == 1)
-                sdone = 1;
-            else if ((e = SSL_get_error(s, r)) != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-                goto out;
-        }
-    }
-    if (!(cdone && sdone))
-        goto out;
-    if (cfg->tls13) {
-        /* Process the NewSessionTicket the server sent after its handshake. */
-        unsigned char b;
-        int r = SSL_read(c, &b, 1);
-        if (r > 0 || SSL_get_error(c, r) != SSL_ERROR_WANT_READ)
-            goto out;
-    }
-    ret = SSL_session_reused(c) ? 1 : 0;
-    if (cfg->resume && sessp != NULL) {
+    ret = bench_handshake(c, s, cfg->tls13);
+    if (ret >= 0 && cfg->resume && sessp != NULL) {
         SSL_SESSION *next = SSL_get1_session(c);
         if (*sessp != NULL)
             SSL_SESSION_free(*sessp);
         *sessp = next;
     }
-    /* A clean close, so SSL_free does not evict the session as "bad". */
-    SSL_set_shutdown(c, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-    SSL_set_shutdown(s, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-out:
     if (ret < 0)
         ERR_print_errors_fp(stderr);
     SSL_free(c);
@@ -774,8 +706,8 @@ static void hs_run_threads(const struct hs_config *cfg, int threads, double seco
 static int mode_hs(const char *scen, int threads, double seconds, double warmup)
 {
     struct hs_config cfg;
-    EVP_PKEY *key = make_key();
-    X509 *cert = make_cert(key);
+    EVP_PKEY *key = bench_make_key();
+    X509 *cert = key != NULL ? bench_make_cert(key) : NULL;
     struct hs_totals sum;
     int version;
 
@@ -783,6 +715,8 @@ static int mode_hs(const char *scen, int threads, double seconds, double warmup)
     memset(&sum, 0, sizeof(sum));
     if (threads < 1 || threads > 16)
         die("threads: 1..16");
+    if (cert == NULL)
+        die("key / certificate");
     version = hs_scenario_version(scen, &cfg);
     cfg.tls13 = version == TLS1_3_VERSION;
     hs_make_ctxs(&cfg, version, cert, key);

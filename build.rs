@@ -21,6 +21,9 @@ fn main() {
     // The soname lets C programs link `-lsesscb` and run against the
     // installed `libsesscb.so.0`.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libsesscb.so.0");
+    // Once the store's thread runs, its code must stay mapped: a host that
+    // dlcloses sesscb keeps it loaded (DF_1_NODELETE) instead of crashing.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=include/sesscb.h");

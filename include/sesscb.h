@@ -12,7 +12,11 @@
 #include <stdint.h>
 
 // How many counters there are.
-#define COUNT 17
+#define COUNT 18
+
+// Writes a process may have queued; more are dropped (counted). At 100k
+// new sessions a second the thread drains it every few milliseconds.
+#define CAPACITY 4096
 
 // Status codes returned by `sesscb_stats`.
 enum sesscb_status {
@@ -101,6 +105,8 @@ struct sesscb_stats {
   uint64_t store_stores_skipped_no_id;
   // Sessions not stored: the tier or the keyring failed.
   uint64_t store_stores_backend_error;
+  // Sessions not stored: the process's write queue was full.
+  uint64_t store_stores_queue_dropped;
   // Removals that deleted the shared entry.
   uint64_t store_removes_propagated;
   // Removals that leave shared entries alone (ctx free, flush, expiry, eviction).

@@ -88,6 +88,8 @@ pub struct sesscb_stats {
     pub store_stores_skipped_no_id: u64,
     /// Sessions not stored: the tier or the keyring failed.
     pub store_stores_backend_error: u64,
+    /// Sessions not stored: the process's write queue was full.
+    pub store_stores_queue_dropped: u64,
     /// Removals that deleted the shared entry.
     pub store_removes_propagated: u64,
     /// Removals that leave shared entries alone (ctx free, flush, expiry, eviction).

@@ -10,7 +10,9 @@
 use std::sync::Once;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use super::subkeys::StoreKey;
 use crate::observe::stats::sesscb_stats;
+use crate::observe::trace;
 
 /// What a counter counts: the Prometheus family and the outcome label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +59,8 @@ pub struct Counters {
     pub stores_skipped_no_id: AtomicU64,
     /// The tier failed, or the keyring had no current key.
     pub stores_backend_error: AtomicU64,
+    /// The process's write queue was full: the entry was dropped.
+    pub stores_queue_dropped: AtomicU64,
     /// A remove that deleted (or tried to delete) the shared entry.
     pub removes_propagated: AtomicU64,
     /// A remove that must not delete shared entries (ctx free, flush,
@@ -71,7 +75,7 @@ pub struct Counters {
 }
 
 /// How many counters there are.
-pub const COUNT: usize = 17;
+pub const COUNT: usize = 18;
 
 pub static COUNTERS: Counters = Counters::new();
 
@@ -93,6 +97,7 @@ impl Counters {
             stores_skipped_tls13_stateless: AtomicU64::new(0),
             stores_skipped_no_id: AtomicU64::new(0),
             stores_backend_error: AtomicU64::new(0),
+            stores_queue_dropped: AtomicU64::new(0),
             removes_propagated: AtomicU64::new(0),
             removes_ignored: AtomicU64::new(0),
             removes_rate_limited: AtomicU64::new(0),
@@ -118,6 +123,7 @@ impl Counters {
             (Stores, "skipped_tls13_stateless", &self.stores_skipped_tls13_stateless),
             (Stores, "skipped_no_id", &self.stores_skipped_no_id),
             (Stores, "backend_error", &self.stores_backend_error),
+            (Stores, "queue_dropped", &self.stores_queue_dropped),
             (Removes, "propagated", &self.removes_propagated),
             (Removes, "ignored", &self.removes_ignored),
             (Removes, "rate_limited", &self.removes_rate_limited),
@@ -153,6 +159,13 @@ pub fn key(family: Family, outcome: &str) -> String {
     format!("{}.{outcome}", family.name())
 }
 
+/// Counts one outcome of `op` and traces it (with 6 bytes of the store
+/// key when an entry was addressed: never the session id or a secret).
+pub fn outcome(op: &str, counter: &AtomicU64, label: &str, key: Option<&StoreKey>) {
+    count(counter);
+    trace::store_op(op, label, key.map(|k| &k[1..7]));
+}
+
 /// Counts one outcome.
 #[inline]
 pub fn count(counter: &AtomicU64) {
@@ -180,7 +193,7 @@ extern "C" fn reset_in_child() {
 /// Writes this process's counters into the `store_` fields of a
 /// `sesscb_stats` view (process totals; a ctx's view keeps zeros).
 pub(crate) fn fill_stats(view: &mut sesscb_stats) {
-    let [a, b, c, d, e, f, g, h, i, j, k, l, m, n, rl, re, o] = COUNTERS.snapshot();
+    let [a, b, c, d, e, f, g, h, i, j, k, l, qd, m, n, rl, re, o] = COUNTERS.snapshot();
     view.store_lookups_app_hit = a;
     view.store_lookups_local_hit = b;
     view.store_lookups_miss = c;
@@ -193,6 +206,7 @@ pub(crate) fn fill_stats(view: &mut sesscb_stats) {
     view.store_stores_skipped_tls13_stateless = j;
     view.store_stores_skipped_no_id = k;
     view.store_stores_backend_error = l;
+    view.store_stores_queue_dropped = qd;
     view.store_removes_propagated = m;
     view.store_removes_ignored = n;
     view.store_removes_rate_limited = rl;

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::config::{self, Config, Mode};
 use super::keyring::Keyring;
 use super::lmdb::Tier;
+use super::writer::Queue;
 use super::{keysource, location};
 use crate::observe::trace;
 use crate::sync::fork_aware_lock::ForkAwareLock;
@@ -85,6 +86,8 @@ pub struct Runtime {
     pid: u32,
     pub config: &'static Config,
     pub tier: Tier,
+    /// Writes waiting for the store's thread.
+    pub writes: Queue,
     keys: ForkAwareLock,
     ring: std::cell::UnsafeCell<(Arc<Keyring>, Option<keysource::Stamp>, Instant)>,
 }
@@ -123,6 +126,17 @@ pub fn runtime() -> Option<Arc<Runtime>> {
     current.as_ref().and_then(|r| r.as_ref().ok()).cloned()
 }
 
+/// This process's runtime if it has started one; never starts it.
+pub fn started() -> Option<Arc<Runtime>> {
+    let pid = current_pid();
+    let _guard = CURRENT_LOCK.lock();
+    // SAFETY: CURRENT is only touched under CURRENT_LOCK, held here.
+    match unsafe { &*CURRENT.0.get() } {
+        Some(Ok(rt)) if rt.pid == pid => Some(rt.clone()),
+        _ => None,
+    }
+}
+
 fn start(config: &'static Config, pid: u32) -> Result<Runtime, String> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
@@ -139,6 +153,7 @@ fn start(config: &'static Config, pid: u32) -> Result<Runtime, String> {
         pid,
         config,
         tier,
+        writes: Queue::new(),
         keys: ForkAwareLock::new(),
         ring: std::cell::UnsafeCell::new((Arc::new(ring), stamp, Instant::now())),
     })

@@ -1,17 +1,19 @@
-//! The store's background thread: every few seconds it folds this
-//! process's counter deltas into the tier's host-wide totals (one write
-//! transaction, never one per handshake) and rewrites the metrics file.
+//! The store's background thread: it applies the writes handshakes queue
+//! (`writer`) as they come, and every few seconds folds this process's
+//! counter deltas into the tier's host-wide totals (one write transaction,
+//! never one per handshake) and rewrites the metrics file.
 //!
 //! Started on the first data event of each process (and anew in a forked
 //! child, which inherits no threads); it blocks every signal and never
 //! calls the application or OpenSSL: only LMDB and the file system. Counts
 //! of the last interval before a process exits are not folded.
 
+use std::sync::Once;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::counters::{self, COUNTERS, Family, Snapshot};
-use super::{engine, metrics};
+use super::{engine, metrics, writer};
 use crate::sync::process_ids::current_pid;
 
 /// How often counts are folded and the metrics file written.
@@ -19,8 +21,18 @@ pub const INTERVAL: Duration = Duration::from_secs(5);
 /// Overrides [`INTERVAL`] (milliseconds, at least 10): for tests.
 pub const INTERVAL_VAR: &str = "SESSCB_METRICS_INTERVAL_MS";
 
-/// The pid whose flusher runs (0: none yet).
+/// The pid whose flusher was started (0: none yet).
 static RUNNING_IN: AtomicU32 = AtomicU32::new(0);
+/// The pid whose flusher thread exists: a host may forbid new threads
+/// (haproxy sets RLIMIT_NPROC to 0 in its workers), and then its
+/// handshakes write to the tier themselves.
+static THREAD_IN: AtomicU32 = AtomicU32::new(0);
+
+/// Whether this process's writes go through the queue (its thread runs).
+#[inline]
+pub fn writes_queued() -> bool {
+    THREAD_IN.load(Relaxed) == current_pid()
+}
 
 /// Starts this process's flusher unless it runs: one load and a compare on
 /// every store event once it does.
@@ -44,8 +56,12 @@ fn spawn() {
         let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        let _ = std::thread::Builder::new().name("sesscb-store".into()).spawn(move || run(interval));
+        let started = std::thread::Builder::new().name("sesscb-store".into()).spawn(move || run(interval));
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        if started.is_ok() {
+            drain_at_exit();
+            THREAD_IN.store(current_pid(), Relaxed);
+        }
     }
 }
 
@@ -59,9 +75,43 @@ fn run(interval: Duration) {
     // as the counters do (in a forked child they are reset at the fork).
     let mut folded: Snapshot = [0; counters::COUNT];
     loop {
-        std::thread::sleep(interval);
+        let deadline = Instant::now() + interval;
+        while Instant::now() < deadline {
+            let _ = std::panic::catch_unwind(|| write_queued(deadline));
+        }
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| flush(&mut folded)));
     }
+}
+
+/// Applies what handshakes queue until `deadline`, a batch per wake-up.
+fn write_queued(deadline: Instant) {
+    let Some(rt) = engine::runtime() else {
+        std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+        return;
+    };
+    let writes = rt.writes.take(deadline);
+    writer::apply(&rt.tier, &writes, engine::unix_now());
+}
+
+/// Registers, once, an exit handler that writes what is still queued: a
+/// server that exits right after a handshake (a reload's old worker, a
+/// test server) keeps its last sessions.
+fn drain_at_exit() {
+    static REGISTERED: Once = Once::new();
+    extern "C" fn drain() {
+        let _ = std::panic::catch_unwind(|| {
+            // Only this process's own runtime: a forked child inherits the
+            // handler, not the parent's queue.
+            if let Some(rt) = engine::started() {
+                writer::apply(&rt.tier, &rt.writes.take(Instant::now()), engine::unix_now());
+            }
+        });
+    }
+    // SAFETY: atexit with a function that never unwinds; sesscb is linked
+    // with -z nodelete, so the handler's code is mapped at exit.
+    REGISTERED.call_once(|| unsafe {
+        libc::atexit(drain);
+    });
 }
 
 /// Folds what was counted since `folded` and writes the metrics file.

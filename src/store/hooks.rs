@@ -18,17 +18,18 @@
 
 use std::sync::atomic::AtomicU64;
 
-use super::counters::{self, COUNTERS, count};
+use super::counters::{COUNTERS, outcome};
 use super::engine::{self, Runtime};
 use super::envelope::{self, Meta, Producer, Rejected};
 use super::flusher;
 use super::lifetime::{self, SessionTimes};
+use super::lmdb::Write;
 use super::openssl::{self, SessionApi};
 use super::ratelimit::PerSecond;
 use super::subkeys::{StoreKey, Subkeys};
+use super::writer;
 use crate::ffi::types::{Ssl, SslCtx, SslSession};
 use crate::libssl::handle::Libssl;
-use crate::observe::trace;
 
 /// How many removes a process may propagate to the store each second.
 const REMOVES_PER_SECOND: u64 = 1000;
@@ -95,19 +96,12 @@ pub unsafe fn on_new(lib: &Libssl, ssl: *mut Ssl, sess: *mut SslSession) {
     // An expiry is only None when the lifetime is already spent: nothing to
     // store and nothing gone wrong, so not counted.
     let Some(expiry) = expiry else { return };
-    match put(&rt, api, &id, &der, authenticated, expiry, now) {
-        Ok((key, evicted)) => {
-            counters::add(&COUNTERS.evictions, evicted);
-            outcome("put", &COUNTERS.stores_ok, "ok", Some(&key));
+    match sealed(&rt, api, &id, &der, authenticated, expiry, now) {
+        Ok(write) => {
+            queue_or_write(&rt, write);
         }
         Err(key) => outcome("put", &COUNTERS.stores_backend_error, "backend_error", key.as_ref()),
     }
-}
-
-/// Counts one outcome and traces it (with a few bytes of the store key).
-fn outcome(op: &str, counter: &AtomicU64, label: &str, key: Option<&StoreKey>) {
-    count(counter);
-    trace::store_op(op, label, key.map(|k| &k[1..7]));
 }
 
 /// After the application's own get callback returned a session on a ctx
@@ -145,7 +139,9 @@ unsafe fn storable(api: &SessionApi, ssl: *mut Ssl, sess: *mut SslSession) -> Op
     }
 }
 
-fn put(
+/// The tier write that stores `der` under `id`'s store key, sealed under
+/// the current key; Err (with the key if known) when none can be made.
+fn sealed(
     rt: &Runtime,
     api: &SessionApi,
     id: &[u8],
@@ -153,7 +149,7 @@ fn put(
     auth: u64,
     expiry: u64,
     now: u64,
-) -> Result<(StoreKey, u64), Option<StoreKey>> {
+) -> Result<Write, Option<StoreKey>> {
     let ring = rt.keyring();
     let keys = Subkeys::derive(ring.current(now).ok_or(None)?);
     let domain = rt.config.domain.as_bytes();
@@ -161,10 +157,7 @@ fn put(
     let meta = Meta { producer: producer(api), key_id: keys.key_id, authenticated: auth, expiry };
     let nonce = envelope::fresh_nonce().ok_or(Some(store_key))?;
     let value = envelope::seal(&keys, meta, nonce, &store_key, domain, der);
-    match rt.tier.put(&store_key, &value, expiry, now) {
-        Ok(evicted) => Ok((store_key, evicted)),
-        Err(_) => Err(Some(store_key)),
-    }
+    Ok(Write::Put { key: store_key, value, expiry })
 }
 
 /// After the application's get callback missed: the session stored under
@@ -264,20 +257,35 @@ pub unsafe fn on_remove(lib: &Libssl, sess: *mut SslSession) {
     }
     let Some(rt) = engine::runtime() else { return };
     let domain = rt.config.domain.as_bytes();
-    let mut last = None;
-    for key in rt.keyring().openers(now) {
-        let store_key = Subkeys::derive(key).store_key(domain, &id);
-        if rt.tier.delete(&store_key).is_err() {
-            outcome("remove", &COUNTERS.removes_error, "error", Some(&store_key));
-            return;
-        }
-        last = Some(store_key);
-    }
-    outcome("remove", &COUNTERS.removes_propagated, "propagated", last.as_ref());
+    let keys: Vec<StoreKey> = rt
+        .keyring()
+        .openers(now)
+        .into_iter()
+        .map(|key| Subkeys::derive(key).store_key(domain, &id))
+        .collect();
+    let first = keys.first().copied();
+    // Written now, after what this process still has queued (a put of the
+    // same session must not land after its delete): a remove is rare and
+    // off the handshake, and a process may `_exit` right after it, which
+    // would lose a queued one.
+    let mut writes = rt.writes.take(std::time::Instant::now());
+    writes.extend(keys.into_iter().map(Write::Delete));
+    writer::apply(&rt.tier, &writes, now);
+    outcome("remove", &COUNTERS.removes_propagated, "propagated", first.as_ref());
 }
 
 /// A remove callback that was not an explicit removal (flush, expiry,
 /// eviction, `SSL_CTX_free`): the shared entry stays.
 pub fn ignored_remove() {
     outcome("remove", &COUNTERS.removes_ignored, "ignored", None);
+}
+
+/// Hands `write` to this process's store thread, or, where the host
+/// allows no thread, applies it now. A full queue drops it (counted).
+fn queue_or_write(rt: &Runtime, write: Write) {
+    if !flusher::writes_queued() {
+        writer::apply(&rt.tier, &[write], engine::unix_now());
+    } else if !rt.writes.push(std::iter::once(write)) {
+        outcome("put", &COUNTERS.stores_queue_dropped, "queue_dropped", None);
+    }
 }

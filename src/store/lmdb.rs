@@ -61,6 +61,25 @@ impl From<heed::Error> for TierError {
     }
 }
 
+/// One change to the tier, as [`Tier::apply`] takes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// `value` under `key` until `expiry`, replacing any entry there.
+    Put { key: StoreKey, value: Vec<u8>, expiry: u64 },
+    /// The entry under the key, if any, goes.
+    Delete(StoreKey),
+}
+
+impl Write {
+    /// Bytes the write adds to the map.
+    fn size(&self) -> usize {
+        match self {
+            Write::Put { value, .. } => RECORD_HEADER + value.len(),
+            Write::Delete(_) => 0,
+        }
+    }
+}
+
 /// How full the tier is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Occupancy {
@@ -115,7 +134,14 @@ impl Tier {
     /// any entry there, after evicting if the store is near its bound.
     /// Returns how many entries were evicted to make room.
     pub fn put(&self, key: &StoreKey, value: &[u8], expiry: u64, now: u64) -> Result<u64, TierError> {
-        match self.try_put(key, value, expiry, now) {
+        self.apply(&[Write::Put { key: *key, value: value.to_vec(), expiry }], now)
+    }
+
+    /// Applies `writes` in order in one write transaction (one lock wait
+    /// and one commit for a batch), after evicting if the store is near its
+    /// bound. Returns how many entries were evicted to make room.
+    pub fn apply(&self, writes: &[Write], now: u64) -> Result<u64, TierError> {
+        match self.try_apply(writes, now) {
             // Pages freed by a transaction are reusable two transactions
             // later, so a write that still did not fit fails; the eviction
             // that follows makes room for the next ones.
@@ -164,19 +190,30 @@ impl Tier {
         })
     }
 
-    fn try_put(&self, key: &StoreKey, value: &[u8], expiry: u64, now: u64) -> Result<u64, TierError> {
+    fn try_apply(&self, writes: &[Write], now: u64) -> Result<u64, TierError> {
         let mut txn = self.env.write_txn()?;
-        self.remove_in(&mut txn, key)?;
-        let evicted = self.make_room(&mut txn, now, RECORD_HEADER + value.len())?;
-        let seq = read_u64(self.meta.get(&txn, SEQ_KEY)?) + 1;
+        let incoming = writes.iter().map(Write::size).sum();
+        let evicted = if incoming > 0 { self.make_room(&mut txn, now, incoming)? } else { 0 };
+        let mut seq = read_u64(self.meta.get(&txn, SEQ_KEY)?);
+        for write in writes {
+            match write {
+                Write::Put { key, value, expiry } => {
+                    self.remove_in(&mut txn, key)?;
+                    seq += 1;
+                    let mut record = Vec::with_capacity(RECORD_HEADER + value.len());
+                    record.extend_from_slice(&seq.to_be_bytes());
+                    record.extend_from_slice(&expiry.to_be_bytes());
+                    record.extend_from_slice(value);
+                    self.entries.put(&mut txn, key, &record)?;
+                    self.by_expiry.put(&mut txn, &index_key(*expiry, key), &[])?;
+                    self.by_age.put(&mut txn, &index_key(seq, key), &[])?;
+                }
+                Write::Delete(key) => {
+                    self.remove_in(&mut txn, key)?;
+                }
+            }
+        }
         self.meta.put(&mut txn, SEQ_KEY, &seq.to_be_bytes())?;
-        let mut record = Vec::with_capacity(RECORD_HEADER + value.len());
-        record.extend_from_slice(&seq.to_be_bytes());
-        record.extend_from_slice(&expiry.to_be_bytes());
-        record.extend_from_slice(value);
-        self.entries.put(&mut txn, key, &record)?;
-        self.by_expiry.put(&mut txn, &index_key(expiry, key), &[])?;
-        self.by_age.put(&mut txn, &index_key(seq, key), &[])?;
         txn.commit()?;
         Ok(evicted)
     }

@@ -20,6 +20,7 @@
 //! - [`lifetime`]: how long an entry may live.
 //! - [`ratelimit`]: a per-second budget (removes reaching the store).
 //! - [`lmdb`]: the embedded tier every process of a host shares.
+//! - [`writer`]: the queue that takes the tier's writes off the handshake.
 
 pub mod cli;
 pub mod config;
@@ -37,3 +38,4 @@ pub mod metrics;
 pub(crate) mod openssl;
 pub mod ratelimit;
 pub mod subkeys;
+pub mod writer;

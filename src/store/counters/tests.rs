@@ -62,6 +62,7 @@ fn fill_stats_puts_each_counter_in_its_own_field() {
         view.store_stores_skipped_tls13_stateless,
         view.store_stores_skipped_no_id,
         view.store_stores_backend_error,
+        view.store_stores_queue_dropped,
         view.store_removes_propagated,
         view.store_removes_ignored,
         view.store_removes_rate_limited,

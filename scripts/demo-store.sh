@@ -64,6 +64,9 @@ round() {
         printf '  %-34s %-8s %d of %d\n' "$label" "${v#-}" "$resumed" "$ROUNDS"
         echo "$resumed" >>"$work/$label.count"
     done
+    # s_server dies of SIGTERM without running exit handlers: give the
+    # store threads one fold (SESSCB_METRICS_INTERVAL_MS below) first.
+    sleep 1
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
     pids=()
 }
@@ -72,7 +75,7 @@ echo "== Shared session store: a session made on server A, offered to server B"
 echo "   (two separate s_server processes, no -ext_cache; sesscb preloaded into both)"
 round "store off" SESSCB_STORE=off
 round "SESSCB_STORE=local + keyring" SESSCB_STORE=local SESSCB_STORE_DIR="$work/store" \
-    SESSCB_STORE_DOMAIN=demo SESSCB_STORE_KEYRING="$work/keyring"
+    SESSCB_STORE_DOMAIN=demo SESSCB_STORE_KEYRING="$work/keyring" SESSCB_METRICS_INTERVAL_MS=300
 echo
 echo "== sesscb stats --domain demo"
 "$SESSCB" stats --dir "$work/store" --domain demo | sed 's/^/  /'

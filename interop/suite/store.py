@@ -250,6 +250,10 @@ BAD_SETTINGS = (
     ("garbage keyring", {"SESSCB_STORE_KEYRING": "@garbage"}, "keyring"),
     ("unreadable keyring", {"SESSCB_STORE_KEYRING": "/nonexistent/keyring"}, "cannot read keyring"),
     ("directory not a directory", {"SESSCB_STORE_DIR": "@file"}, "not a directory"),
+    # Not writable by the server's uid: as root (no permission check stops
+    # root) a directory of another uid, which sesscb refuses to use.
+    ("directory not writable", {"SESSCB_STORE_DIR": "@unwritable"},
+     "owned by uid 65534" if cfg.IS_ROOT else "Permission denied"),
 )
 
 
@@ -267,6 +271,11 @@ def bad_setting(name, extra, expect):
         elif v == "@file":
             v = os.path.join(d, "a-file")
             open(v, "w").close()
+        elif v == "@unwritable":
+            v = os.path.join(d, "not-ours")
+            os.makedirs(v, mode=0o500, exist_ok=True)
+            if cfg.IS_ROOT:
+                os.chown(v, 65534, 65534)
         env[k] = v
     p, port, ok = start(d, "a", store_env(d, env), ["-no_ticket"])
     try:

@@ -5,15 +5,18 @@
 //!
 //! Started on the first data event of each process (and anew in a forked
 //! child, which inherits no threads); it blocks every signal and never
-//! calls the application or OpenSSL: only LMDB and the file system. Counts
-//! of the last interval before a process exits are not folded.
+//! calls the application or OpenSSL: only LMDB and the file system. At
+//! `exit` a handler writes what is queued and folds the last counts (a
+//! process that `_exit`s loses them).
 
 use std::sync::Once;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use super::counters::{self, COUNTERS, Family, Snapshot};
-use super::{engine, metrics, writer};
+use super::engine::{self, Runtime};
+use super::{metrics, writer};
+use crate::sync::fork_aware_lock::ForkAwareLock;
 use crate::sync::process_ids::current_pid;
 
 /// How often counts are folded and the metrics file written.
@@ -71,15 +74,12 @@ pub fn interval_from(value: Option<&str>) -> Duration {
 }
 
 fn run(interval: Duration) {
-    // This thread exists in one process only: its baseline starts at zero,
-    // as the counters do (in a forked child they are reset at the fork).
-    let mut folded: Snapshot = [0; counters::COUNT];
     loop {
         let deadline = Instant::now() + interval;
         while Instant::now() < deadline {
             let _ = std::panic::catch_unwind(|| write_queued(deadline));
         }
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| flush(&mut folded)));
+        let _ = std::panic::catch_unwind(flush);
     }
 }
 
@@ -93,9 +93,9 @@ fn write_queued(deadline: Instant) {
     writer::apply(&rt.tier, &writes, engine::unix_now());
 }
 
-/// Registers, once, an exit handler that writes what is still queued: a
-/// server that exits right after a handshake (a reload's old worker, a
-/// test server) keeps its last sessions.
+/// Registers, once, an exit handler that writes what is still queued and
+/// folds the last counts: a server that exits right after a handshake (a
+/// reload's old worker, a test server) keeps its last sessions and counts.
 fn drain_at_exit() {
     static REGISTERED: Once = Once::new();
     extern "C" fn drain() {
@@ -104,6 +104,7 @@ fn drain_at_exit() {
             // handler, not the parent's queue.
             if let Some(rt) = engine::started() {
                 writer::apply(&rt.tier, &rt.writes.take(Instant::now()), engine::unix_now());
+                fold(&rt);
             }
         });
     }
@@ -114,15 +115,42 @@ fn drain_at_exit() {
     });
 }
 
-/// Folds what was counted since `folded` and writes the metrics file.
-fn flush(folded: &mut Snapshot) {
+/// What this process has folded into the tier so far, and which process
+/// that is: a forked child starts from zero, as its counters do.
+struct Folded {
+    pid: AtomicU32,
+    counts: [AtomicU64; counters::COUNT],
+}
+
+static FOLDED: Folded =
+    Folded { pid: AtomicU32::new(0), counts: [const { AtomicU64::new(0) }; counters::COUNT] };
+/// One fold at a time: the thread's and the exit handler's.
+static FOLD_LOCK: ForkAwareLock = ForkAwareLock::new();
+
+/// Adds what was counted since the last fold to the tier's totals;
+/// returns the counts now.
+fn fold(rt: &Runtime) -> Snapshot {
+    let _guard = FOLD_LOCK.lock();
+    let pid = current_pid();
+    let mine = FOLDED.pid.load(Relaxed) == pid;
+    let before: Snapshot = std::array::from_fn(|i| if mine { FOLDED.counts[i].load(Relaxed) } else { 0 });
     let now = COUNTERS.snapshot();
-    let runtime = engine::runtime();
-    if let Some(rt) = &runtime {
-        if rt.tier.add_totals(&deltas(folded, &now)).is_ok() {
-            *folded = now;
+    if rt.tier.add_totals(&deltas(&before, &now)).is_ok() {
+        for (slot, value) in FOLDED.counts.iter().zip(now) {
+            slot.store(value, Relaxed);
         }
+        FOLDED.pid.store(pid, Relaxed);
     }
+    now
+}
+
+/// Folds the counts and writes the metrics file.
+fn flush() {
+    let runtime = engine::runtime();
+    let now = match &runtime {
+        Some(rt) => fold(rt),
+        None => COUNTERS.snapshot(),
+    };
     let Some(path) = engine::config().and_then(|c| c.metrics_file.as_deref()) else { return };
     let pid = current_pid();
     let occupancy = runtime.and_then(|rt| rt.tier.occupancy().ok());

@@ -387,22 +387,7 @@ fn load(scope: &Scope, own_base: usize, found_by: FoundBy) -> Option<Libssl> {
     let image = caller_object(base).map(|o| (o.start, o.end))?;
     let version_num: Option<unsafe extern "C" fn() -> std::ffi::c_ulong> = optional!(c"OpenSSL_version_num");
 
-    let free_fn = ctx_free_fn()?;
-    // SAFETY: registers an SSL_CTX ex_data index with only a free function;
-    // the arguments are valid for 1.1.1 and 3.x alike.
-    let ex_index = unsafe {
-        get_ex_new_index(
-            CRYPTO_EX_INDEX_SSL_CTX,
-            0,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            Some(free_fn),
-        )
-    };
-    if ex_index < 0 {
-        return None;
-    }
+    let ex_index = register_ex_index(get_ex_new_index)?;
     Some(Libssl {
         base,
         image,
@@ -427,6 +412,25 @@ fn load(scope: &Scope, own_base: usize, found_by: FoundBy) -> Option<Libssl> {
         remove_session: optional!(c"SSL_CTX_remove_session"),
         ex_index,
     })
+}
+
+/// Registers sesscb's SSL_CTX ex_data index, with only its free function,
+/// in one libssl; None if there is no free function yet or OpenSSL refuses.
+fn register_ex_index(get_ex_new_index: CryptoGetExNewIndexFn) -> Option<c_int> {
+    let free_fn = ctx_free_fn()?;
+    // SAFETY: registers an SSL_CTX ex_data index with only a free function;
+    // the arguments are valid for 1.1.1 and 3.x alike.
+    let ex_index = unsafe {
+        get_ex_new_index(
+            CRYPTO_EX_INDEX_SSL_CTX,
+            0,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            Some(free_fn),
+        )
+    };
+    (ex_index >= 0).then_some(ex_index)
 }
 
 /// Load base of the object containing `address`, 0 if unknown.

@@ -5,7 +5,8 @@ keys OpenSSL draws per SSL_CTX, so a ticket made by one process resumes
 nowhere else. With the same keyring and domain, every process of sesscb
 derives the same epoch keys: a ticket made on A resumes on B.
 
-- s_server pair, TLS 1.3 and 1.2, default tickets: plain 0/4, keyring 4/4.
+- s_server pair, TLS 1.3 and 1.2, default tickets: plain 0/4, keyring 4/4;
+  the same with the 1.1.1w, 3.5, 3.6 and 4.0 builds' s_server.
 - Python `ssl` servers (tkserver.py, which reports sesscb's ticket counters):
   the counters of a cross-server run; a forged or truncated ticket is a full
   handshake and the server keeps serving; an epoch rotation (2 s) during a
@@ -29,7 +30,7 @@ from . import config as cfg
 from .files import read_text
 from .procs import Proc, free_port, wait_until
 from .report import R
-from .store import SESSCB, SESSIONS, connect, cross_resumed, store_env
+from .store import SESSCB, SESSIONS, connect, cross_resumed, resumed_a_to_b, store_env
 
 DOMAIN = "interop-tickets"
 TKSERVER = os.path.join(cfg.HERE, "tkserver.py")
@@ -70,6 +71,48 @@ def s_server_pair(tls):
     R.row("tickets s_server", tls, "A->B", rate(plain), rate(shared), "ok" if ok else "FAIL")
     R.check("tickets s_server TLS %s: plain resumes none on B" % tls, plain == 0, rate(plain))
     R.check("tickets s_server TLS %s: keyring resumes every one on B" % tls, shared == SESSIONS, rate(shared))
+
+
+BUILDS = [("1.1.1w", cfg.OSSL111), ("3.5", cfg.OSSL35), ("3.6", cfg.OSSL36), ("4.0", cfg.OSSL40)]
+
+
+def build_pair(d, tls, env, prefix):
+    """Two s_servers of the build at `prefix` (default tickets): a ticket
+    made on A offered to B; None if a server did not start."""
+    env = dict(env, LD_LIBRARY_PATH=os.path.join(prefix, "lib"))
+    procs, ports = [], []
+    try:
+        for name in ("a", "b"):
+            port = free_port()
+            argv = [os.path.join(prefix, "bin", "openssl"), "s_server", "-accept", "127.0.0.1:%d" % port, "-www",
+                    "-cert", os.path.join(d, "pki/a.test.crt"), "-key", os.path.join(d, "pki/a.test.key")]
+            out = os.path.join(d, name + ".out")
+            p = Proc(name, argv, env, out, os.path.join(d, name + ".err"))
+            procs.append(p)
+            ports.append(port)
+            if not (wait_until(lambda: "ACCEPT" in read_text(out) or not p.alive(), 10) and p.alive()):
+                return None
+        return resumed_a_to_b(d, tls, ports[0], ports[1])
+    finally:
+        for p in procs:
+            p.stop(signal.SIGTERM, 5)
+
+
+def versions(tls):
+    """The same s_server pair on every other OpenSSL build present (1.1.1w
+    takes the callback_ctrl path, 4.0 its deprecated-but-present form)."""
+    for name, prefix in BUILDS:
+        if not os.path.exists(os.path.join(prefix, "bin", "openssl")):
+            R.note("tickets: OpenSSL %s build absent, not run" % name)
+            continue
+        plain_d = cfg.FX.rundir("tickets-%s-%s-plain" % (name, tls))
+        keys_d = cfg.FX.rundir("tickets-%s-%s" % (name, tls))
+        plain = build_pair(plain_d, tls, store_env(plain_d), prefix)
+        shared = build_pair(keys_d, tls, store_env(keys_d, keys_on(keys_d)), prefix)
+        ok = plain == 0 and shared == SESSIONS
+        R.row("tickets s_server %s" % name, tls, "A->B", rate(plain), rate(shared), "ok" if ok else "FAIL")
+        R.check("tickets OpenSSL %s TLS %s: plain 0, keyring %d" % (name, tls, SESSIONS), ok,
+                "plain %s, keyring %s" % (plain, shared))
 
 
 class TkServer:
@@ -308,6 +351,7 @@ def test_tickets():
         return
     for tls in cfg.TLS_VERSIONS:
         s_server_pair(tls)
+        versions(tls)
         python_counted(tls)
         forged(tls)
         own_keys(tls)

@@ -36,6 +36,10 @@ pub fn active() -> bool {
 
 fn config() -> Option<&'static Config> {
     let config = CONFIG.get_or_init(|| {
+        // Off (the default): not even the executable's name is looked up.
+        if std::env::var_os("SESSCB_TICKET_KEYS").is_none_or(|v| v.is_empty() || v == "off") {
+            return None;
+        }
         let exe = std::env::current_exe().ok();
         let name = exe.as_ref().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("default");
         config::from_vars(|name| std::env::var(name).ok(), name).unwrap_or_else(|e| {

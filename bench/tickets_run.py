@@ -3,7 +3,8 @@
 (docs/tickets.md): builds bench/tickets_bench.c against the system OpenSSL,
 then runs it ROUNDS times per mode, plain (sesscb preloaded, ticket keys
 off) and keyring interleaved, so machine noise falls on both alike; prints
-the median rates and their ratio per TLS version.
+the median rates, their ratio and the ratio of the best runs per TLS
+version.
 
     bench/tickets_run.py [SECONDS_PER_RUN [ROUNDS]]
 """
@@ -53,8 +54,11 @@ def main(argv):
                 for mode, env in (("plain", plain), ("keyring", keyring)):
                     runs[mode].append(rate(tls, seconds, env, mode == "keyring"))
             p, k = statistics.median(runs["plain"]), statistics.median(runs["keyring"])
+            # Noise from other processes only ever slows a run: the best of
+            # each mode is the steadier comparison on a shared machine.
+            bp, bk = max(runs["plain"]), max(runs["keyring"])
             print(json.dumps({"tls": tls, "plain_per_s": round(p, 1), "keyring_per_s": round(k, 1),
-                              "ratio": round(k / p, 3), "runs": runs}))
+                              "ratio": round(k / p, 3), "best_ratio": round(bk / bp, 3), "runs": runs}))
     return 0
 
 

@@ -12,11 +12,22 @@
 #include <stdint.h>
 
 // How many counters there are.
-#define COUNT 18
+#define COUNT 25
 
 // Writes a process may have queued; more are dropped (counted). At 100k
 // new sessions a second the thread drains it every few milliseconds.
 #define CAPACITY 4096
+
+// Length of OpenSSL's own ticket keys as the GET control copies them:
+// name (16), HMAC key (32), AES key (32), in every line.
+#define OWN_KEYS_LEN 80
+
+// The few libssls a process holds; a slot's index picks its callback.
+#define SLOTS 4
+
+#define NAME_LEN 16
+
+#define SECRET_LEN 32
 
 // Status codes returned by `sesscb_stats`.
 enum sesscb_status {
@@ -117,9 +128,30 @@ struct sesscb_stats {
   uint64_t store_removes_error;
   // Entries this process's writes evicted from the embedded tier.
   uint64_t store_evictions;
+  // Session tickets encrypted under sesscb's current epoch key (`SESSCB_TICKET_KEYS`; process totals, as `store_` fields).
+  uint64_t tickets_issued;
+  // Tickets decrypted under the current epoch key.
+  uint64_t tickets_decrypted;
+  // Tickets decrypted under an older epoch or keyring key, and renewed.
+  uint64_t tickets_renewed;
+  // Tickets refused as older than `SESSCB_TICKET_LIFETIME` (full handshake).
+  uint64_t tickets_expired;
+  // Tickets refused as not named by sesscb's schedule (full handshake).
+  uint64_t tickets_unknown;
+  // Ticket operations served with keys the application set itself.
+  uint64_t tickets_app_keys;
+  // Ctxs or ticket operations left with OpenSSL's own keys.
+  uint64_t tickets_fallback;
 };
 
+// The legacy ticket key callback's prototype.
+typedef int (*TicketKeyCb)(struct ssl_st*, unsigned char*, unsigned char*, void*, void*, int);
 
+
+
+// One callback per libssl slot, so the callback knows whose functions to
+// call without a lookup.
+#define CALLBACKS { ticket_key_cb, ticket_key_cb, ticket_key_cb, ticket_key_cb, }
 
 #ifdef __cplusplus
 extern "C" {

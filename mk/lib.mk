@@ -65,7 +65,7 @@ unit-test:
 # The layers of src/, top first: a file imports only from its own layer or
 # those below it, and no two files import each other, even indirectly. `bin`
 # is the sesscb command (src/bin), above the library.
-SRC_LAYERS := bin,abi,dispatch,registry,store,libssl,observe,sync,ffi,limits
+SRC_LAYERS := bin,abi,dispatch,registry,tickets,store,libssl,observe,sync,ffi,limits
 
 # Static checks: clippy with -D warnings (which also enforces Cargo.toml's
 # [lints]: unsafe_op_in_unsafe_fn, undocumented_unsafe_blocks), rustfmt, and

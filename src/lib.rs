@@ -15,6 +15,8 @@
 //! - [`registry`]: what a setter and a getter do; where the application's
 //!   pointers live (per-ctx slots, shared pool, unresolved ctxs); slot release,
 //!   and what a ctx being freed still sees after it.
+//! - [`tickets`]: shared, rotating session-ticket keys derived from the
+//!   store's keyring (`SESSCB_TICKET_KEYS`).
 //! - [`store`]: the shared session store: settings, keys, sealed entries,
 //!   the embedded LMDB tier, the `sesscb` command.
 //! - [`libssl`]: the real libssl's handle, finding it, attributing a caller.
@@ -32,3 +34,4 @@ mod registry;
 // Public for the `sesscb` command (src/bin).
 pub mod store;
 mod sync;
+mod tickets;

@@ -3,7 +3,9 @@
 //! servers that set none (`SESSCB_STORE_MODE` auto or provide); then the
 //! new ctx also gets the store's trampolines (`registry::set_get::provide`).
 //! The store's settings are read here (environment only): no file, thread
-//! or socket is touched until a session event.
+//! or socket is touched until a session event. With `SESSCB_TICKET_KEYS`
+//! on, the new ctx also gets sesscb's ticket key callback (the keyring is
+//! read at the first ctx).
 
 use std::ffi::{c_char, c_void};
 
@@ -13,6 +15,7 @@ use crate::ffi::types::SslCtx;
 use crate::libssl::{ctx_new, resolver};
 use crate::registry::set_get;
 use crate::store::{engine, hooks};
+use crate::tickets;
 
 /// `SSL_CTX_new(method)`.
 ///
@@ -54,7 +57,8 @@ fn after_new(ctx: *mut SslCtx) {
         return;
     }
     ffi_boundary!("SSL_CTX_new", {
-        if !engine::active() {
+        let (store, ticket_keys) = (engine::active(), tickets::active());
+        if !store && !ticket_keys {
             return;
         }
         // As every export: no libssl is used without sesscb's ex_data free
@@ -63,9 +67,16 @@ fn after_new(ctx: *mut SslCtx) {
         // SAFETY: `ctx` was just made by a libssl and is not yet shared.
         if let Some(lib) = unsafe { resolver::for_ctx(ctx, 0) } {
             // SAFETY: as above; `lib` made `ctx`.
-            unsafe { hooks::on_ctx_new(lib, ctx) };
+            unsafe {
+                if ticket_keys {
+                    tickets::on_ctx_new(lib, ctx);
+                }
+                if store {
+                    hooks::on_ctx_new(lib, ctx);
+                }
+            }
         }
-        if engine::provides() {
+        if store && engine::provides() {
             // SAFETY: `ctx` was just made and is not yet shared.
             unsafe { set_get::provide(ctx, TRAMPOLINES) }
         }

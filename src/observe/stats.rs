@@ -100,6 +100,20 @@ pub struct sesscb_stats {
     pub store_removes_error: u64,
     /// Entries this process's writes evicted from the embedded tier.
     pub store_evictions: u64,
+    /// Session tickets encrypted under sesscb's current epoch key (`SESSCB_TICKET_KEYS`; process totals, as `store_` fields).
+    pub tickets_issued: u64,
+    /// Tickets decrypted under the current epoch key.
+    pub tickets_decrypted: u64,
+    /// Tickets decrypted under an older epoch or keyring key, and renewed.
+    pub tickets_renewed: u64,
+    /// Tickets refused as older than `SESSCB_TICKET_LIFETIME` (full handshake).
+    pub tickets_expired: u64,
+    /// Tickets refused as not named by sesscb's schedule (full handshake).
+    pub tickets_unknown: u64,
+    /// Ticket operations served with keys the application set itself.
+    pub tickets_app_keys: u64,
+    /// Ctxs or ticket operations left with OpenSSL's own keys.
+    pub tickets_fallback: u64,
 }
 
 /// Atomic counters: for events of shared trampolines, for retired slots,
@@ -307,19 +321,30 @@ mod tests {
 
     #[test]
     fn a_caller_with_the_store_fields_gets_them_all() {
-        let snap = sesscb_stats { store_lookups_app_hit: 9, store_evictions: 11, ..Default::default() };
-        let mut buf = [0u8; 256];
+        let snap = sesscb_stats {
+            store_lookups_app_hit: 9,
+            store_evictions: 11,
+            tickets_fallback: 13,
+            ..Default::default()
+        };
+        let mut buf = [0u8; 512];
         let size = size_of::<sesscb_stats>() as u32;
-        // SAFETY: `buf` has 256 >= size writable bytes.
+        // SAFETY: `buf` has 512 >= size writable bytes.
         let n = unsafe { write_truncated(&snap, buf.as_mut_ptr(), size) };
         assert_eq!(n, size);
         let at = |field: usize| u64::from_ne_bytes(buf[field..field + 8].try_into().unwrap());
         assert_eq!(at(std::mem::offset_of!(sesscb_stats, store_lookups_app_hit)), 9);
         assert_eq!(at(std::mem::offset_of!(sesscb_stats, store_evictions)), 11);
+        assert_eq!(at(std::mem::offset_of!(sesscb_stats, tickets_fallback)), 13);
         assert_eq!(
+            std::mem::offset_of!(sesscb_stats, tickets_issued),
             std::mem::offset_of!(sesscb_stats, store_evictions) + 8,
+            "the ticket fields follow the store's"
+        );
+        assert_eq!(
+            std::mem::offset_of!(sesscb_stats, tickets_fallback) + 8,
             size as usize,
-            "evictions is last"
+            "tickets_fallback is last"
         );
     }
 

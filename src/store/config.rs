@@ -127,7 +127,7 @@ fn has_scheme(url: &str, scheme: &str) -> bool {
 
 /// The domain names an LMDB environment's directory, so it must be a
 /// plain name.
-fn domain(value: Option<String>, exe_name: &str) -> Result<String, ConfigError> {
+pub(crate) fn domain(value: Option<String>, exe_name: &str) -> Result<String, ConfigError> {
     let explicit = non_empty(value);
     let name = explicit.clone().unwrap_or_else(|| exe_name.to_string());
     let plain = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
@@ -190,7 +190,7 @@ fn parse_size(text: &str) -> Result<usize, String> {
 }
 
 /// Seconds, with an optional s, m, h or d suffix.
-fn parse_duration(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
     let (digits, unit) = match text.as_bytes().last() {
         Some(b's') => (&text[..text.len() - 1], 1),
         Some(b'm') => (&text[..text.len() - 1], 60),

@@ -1,6 +1,7 @@
 //! The store's outcome counters (design §3.8), per process: why a lookup
 //! missed, why a session was not stored, what a remove did, and how many
-//! entries this process evicted to make room.
+//! entries this process evicted to make room; and what the ticket key
+//! callback did (src/tickets).
 //!
 //! Counting is one relaxed atomic add. A forked child starts from zero (a
 //! `pthread_atfork` handler, registered on the first count): its counters
@@ -21,6 +22,8 @@ pub enum Family {
     Stores,
     Removes,
     Evictions,
+    /// Ticket key callback outcomes (`SESSCB_TICKET_KEYS`, src/tickets).
+    Tickets,
 }
 
 impl Family {
@@ -30,6 +33,7 @@ impl Family {
             Family::Stores => "stores",
             Family::Removes => "removes",
             Family::Evictions => "evictions",
+            Family::Tickets => "tickets",
         }
     }
 }
@@ -70,12 +74,26 @@ pub struct Counters {
     pub removes_rate_limited: AtomicU64,
     /// A remove whose delete failed (LMDB error).
     pub removes_error: AtomicU64,
+    /// Tickets encrypted under the keyring's current epoch key.
+    pub tickets_issued: AtomicU64,
+    /// Tickets decrypted under the current epoch key.
+    pub tickets_decrypted: AtomicU64,
+    /// Tickets decrypted under an older epoch (or keyring key): renewed.
+    pub tickets_renewed: AtomicU64,
+    /// Tickets under an epoch past the lifetime: full handshake.
+    pub tickets_expired: AtomicU64,
+    /// Tickets with a name the schedule does not know: full handshake.
+    pub tickets_unknown: AtomicU64,
+    /// Ticket operations served with keys the application set itself.
+    pub tickets_app_keys: AtomicU64,
+    /// Ctxs or operations left with OpenSSL's own keys (no keyring key).
+    pub tickets_fallback: AtomicU64,
     /// Entries this process's writes evicted from the embedded tier.
     pub evictions: AtomicU64,
 }
 
 /// How many counters there are.
-pub const COUNT: usize = 18;
+pub const COUNT: usize = 25;
 
 pub static COUNTERS: Counters = Counters::new();
 
@@ -102,6 +120,13 @@ impl Counters {
             removes_ignored: AtomicU64::new(0),
             removes_rate_limited: AtomicU64::new(0),
             removes_error: AtomicU64::new(0),
+            tickets_issued: AtomicU64::new(0),
+            tickets_decrypted: AtomicU64::new(0),
+            tickets_renewed: AtomicU64::new(0),
+            tickets_expired: AtomicU64::new(0),
+            tickets_unknown: AtomicU64::new(0),
+            tickets_app_keys: AtomicU64::new(0),
+            tickets_fallback: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
         }
     }
@@ -128,6 +153,13 @@ impl Counters {
             (Removes, "ignored", &self.removes_ignored),
             (Removes, "rate_limited", &self.removes_rate_limited),
             (Removes, "error", &self.removes_error),
+            (Tickets, "issued", &self.tickets_issued),
+            (Tickets, "decrypted", &self.tickets_decrypted),
+            (Tickets, "renewed", &self.tickets_renewed),
+            (Tickets, "expired", &self.tickets_expired),
+            (Tickets, "unknown", &self.tickets_unknown),
+            (Tickets, "app_keys", &self.tickets_app_keys),
+            (Tickets, "fallback", &self.tickets_fallback),
             (Evictions, "evicted", &self.evictions),
         ]
     }
@@ -193,7 +225,7 @@ extern "C" fn reset_in_child() {
 /// Writes this process's counters into the `store_` fields of a
 /// `sesscb_stats` view (process totals; a ctx's view keeps zeros).
 pub(crate) fn fill_stats(view: &mut sesscb_stats) {
-    let [a, b, c, d, e, f, g, h, i, j, k, l, qd, m, n, rl, re, o] = COUNTERS.snapshot();
+    let [a, b, c, d, e, f, g, h, i, j, k, l, qd, m, n, rl, re, t @ .., o] = COUNTERS.snapshot();
     view.store_lookups_app_hit = a;
     view.store_lookups_local_hit = b;
     view.store_lookups_miss = c;
@@ -212,6 +244,14 @@ pub(crate) fn fill_stats(view: &mut sesscb_stats) {
     view.store_removes_rate_limited = rl;
     view.store_removes_error = re;
     view.store_evictions = o;
+    let [issued, decrypted, renewed, expired, unknown, app_keys, fallback] = t;
+    view.tickets_issued = issued;
+    view.tickets_decrypted = decrypted;
+    view.tickets_renewed = renewed;
+    view.tickets_expired = expired;
+    view.tickets_unknown = unknown;
+    view.tickets_app_keys = app_keys;
+    view.tickets_fallback = fallback;
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ pub fn render(pid: u32, counts: &Snapshot, occupancy: Option<Occupancy>) -> Stri
         (Family::Lookups, "Session lookups by the store, by outcome (why a lookup missed)."),
         (Family::Stores, "Sessions offered to the store, by outcome."),
         (Family::Removes, "Session removals seen by the store, by outcome."),
+        (Family::Tickets, "Session-ticket key callback operations, by outcome."),
     ] {
         let name = format!("sesscb_store_{}_total", family.name());
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");

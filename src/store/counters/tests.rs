@@ -67,6 +67,13 @@ fn fill_stats_puts_each_counter_in_its_own_field() {
         view.store_removes_ignored,
         view.store_removes_rate_limited,
         view.store_removes_error,
+        view.tickets_issued,
+        view.tickets_decrypted,
+        view.tickets_renewed,
+        view.tickets_expired,
+        view.tickets_unknown,
+        view.tickets_app_keys,
+        view.tickets_fallback,
         view.store_evictions,
     ];
     for (i, (got, before)) in got.iter().zip(before).enumerate() {

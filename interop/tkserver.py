@@ -1,0 +1,78 @@
+"""A Python `ssl` server with default session tickets, for the ticket-key
+suite (interop/suite/tickets.py).
+
+Serves `count` connections on `port`, one at a time, answering each request
+with a short HTTP reply, then writes sesscb's process counters (the
+`tickets_*` fields of `sesscb_stats`, read through ctypes) as JSON to
+`stats`. With `own_keys` (160 hex digits), it first sets the context's
+ticket keys the way an application does, with
+SSL_CTX_set_tlsext_ticket_keys (an SSL_CTX_ctrl), after the context is made.
+
+    tkserver.py CERT KEY PORT COUNT STATS [OWN_KEYS_HEX]
+"""
+
+import ctypes
+import json
+import socket
+import ssl
+import sys
+
+SSL_CTRL_SET_TLSEXT_TICKET_KEYS = 59
+# The tickets_* fields, last in struct sesscb_stats (include/sesscb.h):
+# size and flags (8 bytes), 25 counters, then these 7.
+TICKET_FIELDS = ["issued", "decrypted", "renewed", "expired", "unknown", "app_keys", "fallback"]
+STATS_U64 = 25 + len(TICKET_FIELDS)
+
+
+def ssl_ctx_pointer(ctx):
+    """The SSL_CTX* inside a CPython SSLContext (the first field after the
+    object header): the only way to reach it from the standard library."""
+    return ctypes.c_void_p.from_address(id(ctx) + 2 * ctypes.sizeof(ctypes.c_void_p)).value
+
+
+def set_own_keys(ctx, hex_keys):
+    keys = bytes.fromhex(hex_keys)
+    libssl = ctypes.CDLL("libssl.so.3")
+    libssl.SSL_CTX_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_char_p]
+    libssl.SSL_CTX_ctrl.restype = ctypes.c_long
+    if libssl.SSL_CTX_ctrl(ssl_ctx_pointer(ctx), SSL_CTRL_SET_TLSEXT_TICKET_KEYS, len(keys), keys) != 1:
+        raise SystemExit("SSL_CTX_set_tlsext_ticket_keys failed")
+
+
+def ticket_stats():
+    """sesscb's process counters, or {} when sesscb is not loaded."""
+    try:
+        fn = ctypes.CDLL(None).sesscb_stats
+    except AttributeError:
+        return {}
+    buf = (ctypes.c_uint64 * (1 + STATS_U64))()
+    buf[0] = 8 * (1 + STATS_U64)  # size (u32) and flags (u32) share the first u64
+    if fn(None, ctypes.byref(buf)) != 0:
+        return {}
+    return dict(zip(TICKET_FIELDS, buf[1 + STATS_U64 - len(TICKET_FIELDS):]))
+
+
+def main(argv):
+    cert, key, port, count, stats = argv[1], argv[2], int(argv[3]), int(argv[4]), argv[5]
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    if len(argv) > 6:
+        set_own_keys(ctx, argv[6])
+    with socket.create_server(("127.0.0.1", port)) as listener:
+        print("LISTEN %d" % port, flush=True)
+        for _ in range(count):
+            conn, _ = listener.accept()
+            try:
+                with ctx.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(4096)
+                    tls.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    tls.unwrap()
+            except (OSError, ssl.SSLError):
+                pass
+    with open(stats, "w") as f:
+        json.dump(ticket_stats(), f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,200 @@
+//! The ticket key callback OpenSSL calls to encrypt (`enc = 1`) and
+//! decrypt (`enc = 0`) a session ticket: it only picks the keys and
+//! initialises OpenSSL's own cipher and HMAC contexts with them; OpenSSL
+//! does the ticket crypto, as with its own keys.
+//!
+//! Returns, as OpenSSL defines: 1 = use these keys, 2 = decrypted under an
+//! old key (issue a new ticket), 0 = not ours (full handshake; when
+//! encrypting: no ticket). Never negative, which would abort the handshake.
+
+use std::ffi::{c_int, c_uchar, c_void};
+use std::sync::atomic::AtomicU64;
+
+use super::keys;
+use super::openssl::{OWN_KEYS_LEN, SLOTS, TicketApi, TicketKeyCb, slot};
+use super::schedule::{NAME_LEN, SECRET_LEN, Verdict};
+use crate::ffi::types::Ssl;
+use crate::observe::trace;
+use crate::store::counters::{COUNTERS, count};
+use crate::store::engine::unix_now;
+
+const IV_LEN: usize = 16;
+
+/// One callback per libssl slot, so the callback knows whose functions to
+/// call without a lookup.
+pub const CALLBACKS: [TicketKeyCb; SLOTS] =
+    [ticket_key_cb::<0>, ticket_key_cb::<1>, ticket_key_cb::<2>, ticket_key_cb::<3>];
+
+/// The keys to use, by name, AES key and HMAC key.
+struct Chosen<'a> {
+    name: &'a [u8],
+    aes: &'a [u8],
+    hmac: &'a [u8],
+}
+
+unsafe extern "C" fn ticket_key_cb<const SLOT: usize>(
+    ssl: *mut Ssl,
+    name: *mut c_uchar,
+    iv: *mut c_uchar,
+    cipher: *mut c_void,
+    hmac: *mut c_void,
+    enc: c_int,
+) -> c_int {
+    let run = std::panic::AssertUnwindSafe(|| {
+        let api = slot(SLOT)?;
+        // SAFETY: OpenSSL's arguments: `name` and `iv` point at 16 bytes
+        // each (the ticket's, or the buffers to fill when encrypting).
+        let (name, iv) = unsafe {
+            (std::slice::from_raw_parts_mut(name, NAME_LEN), std::slice::from_raw_parts_mut(iv, IV_LEN))
+        };
+        // SAFETY: as above; `cipher` and `hmac` are OpenSSL's live contexts.
+        Some(unsafe { choose(api, ssl, name, iv, cipher, hmac, enc == 1) })
+    });
+    match std::panic::catch_unwind(run) {
+        Ok(ret) => ret.unwrap_or(0),
+        Err(_) => {
+            trace::panic_caught("ticket_key_cb");
+            0
+        }
+    }
+}
+
+/// # Safety
+/// OpenSSL's live arguments, as in [`ticket_key_cb`].
+unsafe fn choose(
+    api: &TicketApi,
+    ssl: *mut Ssl,
+    name: &mut [u8],
+    iv: &mut [u8],
+    cipher: *mut c_void,
+    hmac: *mut c_void,
+    encrypt: bool,
+) -> c_int {
+    // SAFETY: the caller guarantees `ssl`; the ctx is live while it is.
+    let own = unsafe { application_keys(api, ssl) };
+    if let Some(keys) = own {
+        count(&COUNTERS.tickets_app_keys);
+        // SAFETY: as the caller guarantees.
+        return unsafe { use_own_keys(api, &keys, name, iv, cipher, hmac, encrypt) };
+    }
+    let now = unix_now();
+    let Some(window) = keys::window(now) else {
+        // SAFETY: as above.
+        return unsafe { fall_back(api, ssl, name, iv, cipher, hmac, encrypt) };
+    };
+    let (verdict, keys) = if encrypt {
+        match window.encrypt() {
+            Some(keys) => (Verdict::Current, Some(keys)),
+            // SAFETY: as above.
+            None => return unsafe { fall_back(api, ssl, name, iv, cipher, hmac, encrypt) },
+        }
+    } else {
+        window.decrypt(name, now)
+    };
+    let (ret, counter): (c_int, &AtomicU64) = match (encrypt, verdict) {
+        (true, _) => (1, &COUNTERS.tickets_issued),
+        (false, Verdict::Current) => (1, &COUNTERS.tickets_decrypted),
+        (false, Verdict::Renew) => (2, &COUNTERS.tickets_renewed),
+        (false, Verdict::Expired) => (0, &COUNTERS.tickets_expired),
+        (false, Verdict::Unknown) => (0, &COUNTERS.tickets_unknown),
+    };
+    count(counter);
+    let Some(keys) = keys else { return 0 };
+    let chosen = Chosen { name: &keys.name, aes: &keys.aes, hmac: &keys.hmac };
+    // SAFETY: as the caller guarantees.
+    match unsafe { init(api, &chosen, name, iv, cipher, hmac, encrypt) } {
+        true => ret,
+        false => 0,
+    }
+}
+
+/// The ticket keys the application set on the ctx `ssl` uses, if they are
+/// no longer those OpenSSL drew when the ctx was made (remembered then).
+///
+/// # Safety
+/// `ssl` must be OpenSSL's live argument.
+unsafe fn application_keys(api: &TicketApi, ssl: *mut Ssl) -> Option<[u8; OWN_KEYS_LEN]> {
+    // SAFETY: the caller guarantees `ssl`.
+    let (ctx, drawn) = unsafe { api.attached(ssl) };
+    // SAFETY: `drawn` is NULL or the box on_ctx_new attached, alive with the ctx.
+    let drawn = unsafe { drawn.cast::<[u8; OWN_KEYS_LEN]>().as_ref() }?;
+    // SAFETY: `ctx` is the live ctx of `ssl`.
+    let now = unsafe { api.own_keys(ctx) }?;
+    (now != *drawn).then_some(now)
+}
+
+/// No sesscb key: OpenSSL's own keys of the ctx, as if sesscb were absent.
+///
+/// # Safety
+/// As [`choose`].
+unsafe fn fall_back(
+    api: &TicketApi,
+    ssl: *mut Ssl,
+    name: &mut [u8],
+    iv: &mut [u8],
+    cipher: *mut c_void,
+    hmac: *mut c_void,
+    encrypt: bool,
+) -> c_int {
+    count(&COUNTERS.tickets_fallback);
+    // SAFETY: the caller guarantees `ssl`; its ctx is live while it is.
+    let own = unsafe { api.own_keys(api.attached(ssl).0) };
+    match own {
+        // SAFETY: as the caller guarantees.
+        Some(keys) => unsafe { use_own_keys(api, &keys, name, iv, cipher, hmac, encrypt) },
+        None => 0,
+    }
+}
+
+/// What OpenSSL does with a ctx's own keys: one name, never a renewal.
+///
+/// # Safety
+/// As [`choose`].
+unsafe fn use_own_keys(
+    api: &TicketApi,
+    keys: &[u8; OWN_KEYS_LEN],
+    name: &mut [u8],
+    iv: &mut [u8],
+    cipher: *mut c_void,
+    hmac: *mut c_void,
+    encrypt: bool,
+) -> c_int {
+    let chosen = Chosen { name: &keys[..NAME_LEN], hmac: &keys[NAME_LEN..48], aes: &keys[48..] };
+    if !encrypt && name != chosen.name {
+        return 0;
+    }
+    // SAFETY: as the caller guarantees.
+    unsafe { init(api, &chosen, name, iv, cipher, hmac, encrypt) as c_int }
+}
+
+/// Fills the name and a fresh IV when encrypting, then initialises
+/// OpenSSL's AES-256-CBC and HMAC-SHA256 contexts with the chosen keys.
+///
+/// # Safety
+/// As [`choose`].
+unsafe fn init(
+    api: &TicketApi,
+    keys: &Chosen<'_>,
+    name: &mut [u8],
+    iv: &mut [u8],
+    cipher: *mut c_void,
+    hmac: *mut c_void,
+    encrypt: bool,
+) -> bool {
+    if encrypt {
+        name.copy_from_slice(keys.name);
+        if getrandom::fill(iv).is_err() {
+            return false;
+        }
+    }
+    let null = std::ptr::null_mut();
+    // SAFETY: OpenSSL's live contexts; the keys are 32 bytes, the IV 16,
+    // as AES-256-CBC and this HMAC key length need.
+    unsafe {
+        let aes = (api.aes_256_cbc)();
+        let init = if encrypt { api.encrypt_init } else { api.decrypt_init };
+        init(cipher, aes, null, keys.aes.as_ptr(), iv.as_ptr()) == 1
+            && (api.hmac_init)(hmac, keys.hmac.as_ptr().cast(), SECRET_LEN as c_int, (api.sha256)(), null)
+                == 1
+    }
+}

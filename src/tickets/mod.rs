@@ -1,0 +1,21 @@
+//! Shared, rotating TLS session-ticket keys (`SESSCB_TICKET_KEYS=keyring`,
+//! docs/tickets.md): every process with the same keyring and domain
+//! encrypts and decrypts stateless tickets with the same keys, so a ticket
+//! resumes on another worker, after a reload and on another host.
+//!
+//! - [`config`]: the settings, all valid or the feature off.
+//! - [`schedule`]: the epoch keys derived from the keyring (pure Rust).
+//! - [`keys`]: the process's keyring and current window.
+//! - [`openssl`]: the libssl/libcrypto functions, per libssl.
+//! - [`callback`]: the ticket key callback OpenSSL calls.
+//! - [`install`]: what a new ctx gets.
+
+mod callback;
+pub mod config;
+mod install;
+mod keys;
+mod openssl;
+pub mod schedule;
+
+pub use install::on_ctx_new;
+pub use keys::active;

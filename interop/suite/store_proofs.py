@@ -216,14 +216,19 @@ def test_lifetime():
     names = [("a", "sys"), ("b", "sys"), ("a111", "1.1.1w"), ("b111", "1.1.1w")]
     servers = [start(d, n, store_on(d, max_lifetime=LIFETIME), [], build=b) for n, b in names]
     servers.append(start(dp, "p", store_env(dp), []))
+    # Augment: B's own cache (-ext_cache, the application's callbacks) must
+    # not keep a renewal longer than the store would.
+    servers += [start(d, n, store_on(d, max_lifetime=LIFETIME), ["-ext_cache"]) for n in ("ea", "eb")]
     procs = [s[0] for s in servers]
     try:
         if not R.check("store lifetime: servers started", all(s[2] for s in servers)):
             return
-        (_, a, _), (_, b, _), (_, a111, _), (_, b111, _), (_, p, _) = servers
+        (_, a, _), (_, b, _), (_, a111, _), (_, b111, _), (_, p, _), (_, ea, _), (_, eb, _) = servers
         store_chains = [(Chain(d, "alternating", a, [b, a]), "alternating A and B (every link from the store)"),
                         (Chain(d, "b-only", a, [b]), "made on A, renewed on B (B's own cache after link 1)"),
-                        (Chain(d, "b-only-1.1.1w", a111, [b111]), "on 1.1.1w, made on A, renewed on B")]
+                        (Chain(d, "b-only-1.1.1w", a111, [b111]), "on 1.1.1w, made on A, renewed on B"),
+                        (Chain(d, "b-only-augment", ea, [eb]),
+                         "made on A, renewed on B, augment (B's -ext_cache after link 1)")]
         plain = Chain(dp, "plain", p, [p])
         run_chains([c for c, _ in store_chains] + [plain])
         lifetime_checks(store_chains, plain)

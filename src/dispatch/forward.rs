@@ -97,11 +97,19 @@ pub unsafe fn on_new(ssl: *mut Ssl, sess: *mut SslSession, index: usize) -> c_in
     let Some(app) = callbacks::new_from_address(address) else {
         // A ctx the store provides for (or a racing clear): no application
         // callback, nothing kept, 0 for OpenSSL.
-        let _ = std::panic::catch_unwind(|| store_new(slot, ssl, sess));
+        let _ = std::panic::catch_unwind(|| store_new(slot, ssl, sess, None));
         return 0;
     };
+    // With the store on, the session's lifetime is clamped before the
+    // application caches it (store::before_new).
+    let planned = if store::active() {
+        std::panic::catch_unwind(|| store_plan(slot, ssl, sess)).ok().flatten()
+    } else {
+        None
+    };
     // SAFETY: `app` is the application's new-session callback for the ctx
-    // OpenSSL consulted; the arguments are OpenSSL's, untouched.
+    // OpenSSL consulted; the arguments are OpenSSL's (the session's timeout
+    // shortened when the store is on and its limits end it sooner).
     let ret = unsafe { app(ssl, sess) };
     let _ = std::panic::catch_unwind(|| {
         stats::record(counted(slot), Event::new_session(ret != 0));
@@ -112,7 +120,7 @@ pub unsafe fn on_new(ssl: *mut Ssl, sess: *mut SslSession, index: usize) -> c_in
             log::new_event(session_ctx, ssl_ctx, sid, ret);
         }
         if store::active() {
-            store_new(slot, ssl, sess);
+            store_new(slot, ssl, sess, planned);
         }
     });
     ret
@@ -132,15 +140,27 @@ fn store_serves(slot: Option<usize>) -> bool {
 /// off, a callback pays one load and a branch).
 #[cold]
 #[inline(never)]
-fn store_new(slot: Option<usize>, ssl: *mut Ssl, sess: *mut SslSession) {
+fn store_new(slot: Option<usize>, ssl: *mut Ssl, sess: *mut SslSession, planned: Option<store::Planned>) {
     if !store_serves(slot) {
         return;
     }
     if let Some(lib) = tracing_context(slot).1 {
         // SAFETY: OpenSSL's own reference keeps `sess` alive until this
         // trampoline returns; `lib` made the ctx.
-        unsafe { store::on_new(lib, ssl, sess) };
+        unsafe { store::on_new(lib, ssl, sess, planned) };
     }
+}
+
+/// The store's part before the application's new-session callback.
+#[cold]
+#[inline(never)]
+fn store_plan(slot: Option<usize>, ssl: *mut Ssl, sess: *mut SslSession) -> Option<store::Planned> {
+    if !store_serves(slot) {
+        return None;
+    }
+    let lib = tracing_context(slot).1?;
+    // SAFETY: OpenSSL's live arguments; `lib` made the ctx.
+    unsafe { store::before_new(lib, ssl, sess) }
 }
 
 /// # Safety
@@ -202,12 +222,28 @@ fn after_app_get(
     app_session: *mut SslSession,
 ) -> *mut SslSession {
     if !app_session.is_null() {
-        if store_serves(slot) {
-            store::on_app_hit();
-        }
-        return app_session;
+        return match tracing_context(slot).1.filter(|_| store_serves(slot)) {
+            // SAFETY: OpenSSL passes the id's `len` bytes, live for this
+            // call; `app_session` and `copy` are the application's answer.
+            Some(lib) => unsafe { store::on_app_hit(lib, id_bytes(data, len), app_session, copy) },
+            None => app_session,
+        };
     }
     from_store(slot, ssl, data, len, copy)
+}
+
+/// The session id OpenSSL passed a get callback.
+///
+/// # Safety
+/// `data` points to `len` bytes live for the caller's lifetime `'a`, or is
+/// NULL.
+unsafe fn id_bytes<'a>(data: *const c_uchar, len: c_int) -> &'a [u8] {
+    if data.is_null() || len <= 0 {
+        &[]
+    } else {
+        // SAFETY: the caller guarantees `len` readable bytes at `data`.
+        unsafe { std::slice::from_raw_parts(data, len as usize) }
+    }
 }
 
 /// The shared store's answer when the application's get callback missed.
@@ -225,12 +261,8 @@ fn from_store(
     }
     let (session_ctx, lib) = tracing_context(slot);
     let Some(lib) = lib else { return std::ptr::null_mut() };
-    let id = if data.is_null() || len <= 0 {
-        &[][..]
-    } else {
-        // SAFETY: OpenSSL passes the id's `len` bytes, live for this call.
-        unsafe { std::slice::from_raw_parts(data, len as usize) }
-    };
+    // SAFETY: OpenSSL passes the id's `len` bytes, live for this call.
+    let id = unsafe { id_bytes(data, len) };
     // SAFETY: `ssl` and `copy` are OpenSSL's live arguments; `lib` made them;
     // the slot's ctx is the live session_ctx OpenSSL consulted.
     unsafe { store::on_get(lib, session_ctx, ssl, id, copy) }

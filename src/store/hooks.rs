@@ -22,7 +22,7 @@ use super::counters::{COUNTERS, outcome};
 use super::engine::{self, Runtime};
 use super::envelope::{self, Meta, Producer, Rejected};
 use super::flusher;
-use super::lifetime::{self, SessionTimes};
+use super::lifetime::{self, Limits, SessionTimes};
 use super::lmdb::Write;
 use super::openssl::{self, SessionApi};
 use super::ratelimit::PerSecond;
@@ -68,12 +68,55 @@ pub unsafe fn on_ctx_new(lib: &Libssl, ctx: *mut SslCtx) {
     }
 }
 
+/// What [`before_new`] decided: the entry's expiry (None: the session's
+/// lifetime is already spent).
+#[derive(Debug, Clone, Copy)]
+pub struct Planned {
+    expiry: Option<u64>,
+}
+
+/// Before the application's new-session callback (augment mode): ends the
+/// live session's timeout with the entry the store will give it, so the
+/// application's own cache (nginx `shared:`, haproxy) keeps it no longer:
+/// a TLS 1.3 renewal would otherwise carry the full timeout again.
+///
+/// # Safety
+/// As [`on_new`].
+pub unsafe fn before_new(lib: &Libssl, ssl: *mut Ssl, sess: *mut SslSession) -> Option<Planned> {
+    let api = openssl::api(lib)?;
+    let limits = engine::config()?.limits;
+    // SAFETY: the caller guarantees `ssl` and `sess`.
+    let stored = unsafe { api.is_server(ssl) && (!api.is_tls13(sess) || api.tls13_stateful(ssl)) };
+    // SAFETY: as above.
+    stored.then(|| Planned { expiry: unsafe { end_with_entry(api, sess, limits) } })
+}
+
+/// The expiry of `sess`'s entry; the live session's timeout ends with it
+/// (this process's own cache, and the TLS 1.3 renewals it serves, must not
+/// outlive the entry: lifetime creep).
+///
+/// # Safety
+/// `sess` is a live session of `api`'s libssl.
+unsafe fn end_with_entry(api: &SessionApi, sess: *mut SslSession, limits: Limits) -> Option<u64> {
+    // SAFETY: the caller guarantees `sess`.
+    let (created, timeout, authenticated) = unsafe { api.times(sess) };
+    let now = engine::unix_now();
+    let times = SessionTimes { created, timeout, authenticated };
+    let expiry = lifetime::expiry(times, limits, now);
+    if let Some(timeout) = lifetime::live_timeout(times, expiry.unwrap_or(now)) {
+        // SAFETY: as above; OpenSSL calls the new callback without a ctx lock.
+        unsafe { api.limit_timeout(sess, timeout) };
+    }
+    expiry
+}
+
 /// After the new-session callback: store `sess` if it can be resumed from
-/// the store.
+/// the store, until the expiry `planned` before the application's callback
+/// (or decided now).
 ///
 /// # Safety
 /// `ssl` and `sess` are OpenSSL's live arguments; `lib` made them.
-pub unsafe fn on_new(lib: &Libssl, ssl: *mut Ssl, sess: *mut SslSession) {
+pub unsafe fn on_new(lib: &Libssl, ssl: *mut Ssl, sess: *mut SslSession, planned: Option<Planned>) {
     let Some(api) = openssl::api(lib) else { return };
     flusher::ensure_running();
     // SAFETY: the caller guarantees `ssl` and `sess`.
@@ -83,16 +126,10 @@ pub unsafe fn on_new(lib: &Libssl, ssl: *mut Ssl, sess: *mut SslSession) {
         return outcome("put", &COUNTERS.stores_backend_error, "backend_error", None);
     };
     // SAFETY: as above.
-    let (created, timeout, authenticated) = unsafe { api.times(sess) };
+    let (_, _, authenticated) = unsafe { api.times(sess) };
     let now = engine::unix_now();
-    let times = SessionTimes { created, timeout, authenticated };
-    let expiry = lifetime::expiry(times, rt.config.limits, now);
-    // This process's own cache, and the TLS 1.3 renewals it serves, must
-    // not outlive the entry (lifetime creep).
-    if let Some(timeout) = lifetime::live_timeout(times, expiry.unwrap_or(now)) {
-        // SAFETY: as above; OpenSSL calls the new callback without a ctx lock.
-        unsafe { api.limit_timeout(sess, timeout) };
-    }
+    // SAFETY: as above.
+    let expiry = planned.map_or_else(|| unsafe { end_with_entry(api, sess, rt.config.limits) }, |p| p.expiry);
     // An expiry is only None when the lifetime is already spent: nothing to
     // store and nothing gone wrong, so not counted.
     let Some(expiry) = expiry else { return };
@@ -104,11 +141,61 @@ pub unsafe fn on_new(lib: &Libssl, ssl: *mut Ssl, sess: *mut SslSession) {
     }
 }
 
-/// After the application's own get callback returned a session on a ctx
-/// the store serves: counted, so hit rates show who answered.
-pub fn on_app_hit() {
+/// After the application's own get callback returned `sess` for `id` on a
+/// ctx the store serves: counted, so hit rates show who answered; returns
+/// the session OpenSSL gets, `sess` or NULL.
+///
+/// TLS 1.3 lifetime, where an application's cache would let it creep:
+/// OpenSSL checks the timeout of a TLS 1.2 session a get callback returns,
+/// not of a TLS 1.3 one (measured with `s_server -ext_cache` on 3.0: a
+/// renewal chain resumed on past both; and `d2i` turns a timeout of 0 into
+/// 3 s). So a TLS 1.3 session whose store entry has expired (its lifetime
+/// or TTL ended) is refused here, counted `expired`, the application's
+/// reference released if it handed it over (`*copy` 0). A session rebuilt
+/// from the application's DER has also lost its original authentication
+/// time (ex_data is not in the DER): it is read back from the store's copy,
+/// so the renewal this resumption issues ends in time. A session the store
+/// has no entry for is the application's business.
+///
+/// # Safety
+/// `sess` is the live session the application returned, `copy` NULL or
+/// OpenSSL's live `int` as the application left it; `lib` made them.
+pub unsafe fn on_app_hit(
+    lib: &Libssl,
+    id: &[u8],
+    sess: *mut SslSession,
+    copy: *mut std::ffi::c_int,
+) -> *mut SslSession {
     flusher::ensure_running();
+    let Some(api) = openssl::api(lib) else { return sess };
+    // SAFETY: the caller guarantees `sess`.
+    let tls13 = !id.is_empty() && unsafe { api.is_tls13(sess) };
+    match tls13.then(|| engine::runtime().and_then(|rt| entry_meta(&rt, api, id))).flatten() {
+        Some(Err(Rejected::Expired)) => {
+            outcome("get", &COUNTERS.lookups_expired, "expired", None);
+            // SAFETY: with `*copy` 0 the application gave OpenSSL its
+            // reference, which OpenSSL will now not take: ours to release.
+            unsafe { api.release_unless_copied(sess, copy) };
+            return std::ptr::null_mut();
+        }
+        // SAFETY: as above; OpenSSL has not yet taken the session.
+        Some(Ok(meta)) => unsafe { api.set_authentication(sess, meta.authenticated) },
+        _ => {}
+    }
     outcome("get", &COUNTERS.lookups_app_hit, "app_hit", None);
+    sess
+}
+
+/// The header of the entry stored for `id` (also when it has expired: then
+/// `Err(Expired)`), or None when there is none or it cannot be read. Not
+/// counted: the lookup the handshake needed was the application's.
+fn entry_meta(rt: &Runtime, api: &SessionApi, id: &[u8]) -> Option<Result<Meta, Rejected>> {
+    let now = engine::unix_now();
+    let ring = rt.keyring();
+    let domain = rt.config.domain.as_bytes();
+    let store_key = Subkeys::derive(ring.current(now)?).store_key(domain, id);
+    let value = rt.tier.get_even_expired(&store_key).ok()??;
+    Some(envelope::open(&ring, &value, &store_key, domain, producer(api), now).map(|(meta, _)| meta))
 }
 
 /// The id and DER of `sess` if it belongs in the store, else None (counted).

@@ -162,6 +162,14 @@ impl Tier {
         Ok(self.entries.get(&txn, key)?.and_then(|record| live_value(record, now)))
     }
 
+    /// The value under `key` even if it has expired (not yet evicted): how
+    /// a lookup learns that a session's entry ended, not just that it is
+    /// absent.
+    pub fn get_even_expired(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, TierError> {
+        let txn = self.env.read_txn()?;
+        Ok(self.entries.get(&txn, key)?.and_then(|record| record.get(RECORD_HEADER..).map(<[u8]>::to_vec)))
+    }
+
     /// Takes the value under `key` atomically: of two takers, one gets it.
     pub fn take(&self, key: &StoreKey, now: u64) -> Result<Option<Vec<u8>>, TierError> {
         let mut txn = self.env.write_txn()?;

@@ -32,6 +32,7 @@ pub struct SessionApi {
     i2d: unsafe extern "C" fn(*const SslSession, *mut *mut u8) -> c_int,
     d2i: unsafe extern "C" fn(*mut *mut SslSession, *mut *const u8, c_long) -> *mut SslSession,
     get_id: unsafe extern "C" fn(*const SslSession, *mut c_uint) -> *const u8,
+    free: unsafe extern "C" fn(*mut SslSession),
     get_time: unsafe extern "C" fn(*const SslSession) -> c_long,
     get_timeout: unsafe extern "C" fn(*const SslSession) -> c_long,
     set_timeout: unsafe extern "C" fn(*mut SslSession, c_long) -> c_long,
@@ -107,6 +108,7 @@ fn resolve(lib: &Libssl) -> Option<SessionApi> {
         i2d: sym!(c"i2d_SSL_SESSION"),
         d2i: sym!(c"d2i_SSL_SESSION"),
         get_id: sym!(c"SSL_SESSION_get_id"),
+        free: sym!(c"SSL_SESSION_free"),
         get_time: sym!(c"SSL_SESSION_get_time"),
         get_timeout: sym!(c"SSL_SESSION_get_timeout"),
         set_timeout: sym!(c"SSL_SESSION_set_timeout"),
@@ -209,6 +211,28 @@ impl SessionApi {
         };
         let created = created.max(0) as u64;
         (created, timeout.max(0) as u64, if auth == 0 { created } else { auth as u64 })
+    }
+
+    /// Releases `sess` if the application handed its reference over
+    /// (`*copy` 0, or no `copy`), as OpenSSL would have.
+    ///
+    /// # Safety
+    /// `sess` must be a live session; `copy` NULL or a live `int`.
+    pub unsafe fn release_unless_copied(&self, sess: *mut SslSession, copy: *const c_int) {
+        // SAFETY: the caller guarantees `copy`; with 0 the reference is ours.
+        if copy.is_null() || unsafe { *copy } == 0 {
+            // SAFETY: as above.
+            unsafe { (self.free)(sess) };
+        }
+    }
+
+    /// Attaches the original authentication time to `sess`.
+    ///
+    /// # Safety
+    /// `sess` must be a live session no other thread is changing.
+    pub unsafe fn set_authentication(&self, sess: *mut SslSession, authenticated: u64) {
+        // SAFETY: the caller guarantees `sess`; the value is a plain number.
+        let _ = unsafe { (self.set_ex_data)(sess, self.auth_index, authenticated as usize as *mut c_void) };
     }
 
     /// Sets OpenSSL's own timeout of `sess` (seconds), shorter than it was.

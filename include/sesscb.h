@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 // How many counters there are.
-#define COUNT 18
+#define COUNT 25
 
 // Writes a process may have queued; more are dropped (counted). At 100k
 // new sessions a second the thread drains it every few milliseconds.
@@ -117,6 +117,20 @@ struct sesscb_stats {
   uint64_t store_removes_error;
   // Entries this process's writes evicted from the embedded tier.
   uint64_t store_evictions;
+  // Lookups Redis answered with a live session.
+  uint64_t store_lookups_remote_hit;
+  // Redis lookups past `SESSCB_STORE_TIMEOUT_MS` (a miss).
+  uint64_t store_lookups_timeout;
+  // Lookups that skipped Redis because its breaker was open (a miss).
+  uint64_t store_lookups_breaker_open;
+  // Redis lookups that failed: I/O, protocol or server error (a miss).
+  uint64_t store_lookups_remote_error;
+  // Lookups that found no established Redis connection (a miss).
+  uint64_t store_lookups_unavailable;
+  // Writes Redis applied.
+  uint64_t store_stores_remote_ok;
+  // Writes Redis failed or that could not be sent.
+  uint64_t store_stores_remote_error;
 };
 
 

@@ -100,6 +100,20 @@ pub struct sesscb_stats {
     pub store_removes_error: u64,
     /// Entries this process's writes evicted from the embedded tier.
     pub store_evictions: u64,
+    /// Lookups Redis answered with a live session.
+    pub store_lookups_remote_hit: u64,
+    /// Redis lookups past `SESSCB_STORE_TIMEOUT_MS` (a miss).
+    pub store_lookups_timeout: u64,
+    /// Lookups that skipped Redis because its breaker was open (a miss).
+    pub store_lookups_breaker_open: u64,
+    /// Redis lookups that failed: I/O, protocol or server error (a miss).
+    pub store_lookups_remote_error: u64,
+    /// Lookups that found no established Redis connection (a miss).
+    pub store_lookups_unavailable: u64,
+    /// Writes Redis applied.
+    pub store_stores_remote_ok: u64,
+    /// Writes Redis failed or that could not be sent.
+    pub store_stores_remote_error: u64,
 }
 
 /// Atomic counters: for events of shared trampolines, for retired slots,
@@ -307,19 +321,25 @@ mod tests {
 
     #[test]
     fn a_caller_with_the_store_fields_gets_them_all() {
-        let snap = sesscb_stats { store_lookups_app_hit: 9, store_evictions: 11, ..Default::default() };
-        let mut buf = [0u8; 256];
+        let snap = sesscb_stats {
+            store_lookups_app_hit: 9,
+            store_evictions: 11,
+            store_stores_remote_error: 13,
+            ..Default::default()
+        };
+        let mut buf = [0u8; 512];
         let size = size_of::<sesscb_stats>() as u32;
-        // SAFETY: `buf` has 256 >= size writable bytes.
+        // SAFETY: `buf` has 512 >= size writable bytes.
         let n = unsafe { write_truncated(&snap, buf.as_mut_ptr(), size) };
         assert_eq!(n, size);
         let at = |field: usize| u64::from_ne_bytes(buf[field..field + 8].try_into().unwrap());
         assert_eq!(at(std::mem::offset_of!(sesscb_stats, store_lookups_app_hit)), 9);
         assert_eq!(at(std::mem::offset_of!(sesscb_stats, store_evictions)), 11);
+        assert_eq!(at(std::mem::offset_of!(sesscb_stats, store_stores_remote_error)), 13);
         assert_eq!(
-            std::mem::offset_of!(sesscb_stats, store_evictions) + 8,
+            std::mem::offset_of!(sesscb_stats, store_stores_remote_error) + 8,
             size as usize,
-            "evictions is last"
+            "the Redis fields come last, after evictions (growth rule)"
         );
     }
 

@@ -7,9 +7,11 @@
 //! none, because the operator believes it works.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::lifetime::Limits;
+use super::remote::url::{self, Secret, Target};
 
 /// Which sessions the store serves (see `docs/store.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +29,29 @@ pub enum Mode {
 pub enum Backend {
     /// The embedded LMDB tier.
     Local,
+    /// A Redis server the fleet shares (`redis://`, `unix://`), alone or
+    /// behind the embedded tier (`local+redis://`).
+    Redis(RedisSettings),
+}
+
+/// The Redis tier's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    pub target: Target,
+    /// `local+`: the embedded tier is read first and warmed by Redis hits.
+    pub with_local: bool,
+    /// A lookup's hard deadline (`SESSCB_STORE_TIMEOUT_MS`).
+    pub timeout: Duration,
+}
+
+impl Backend {
+    /// Whether entries are read from and written to the embedded tier.
+    pub fn uses_local(&self) -> bool {
+        match self {
+            Backend::Local => true,
+            Backend::Redis(redis) => redis.with_local,
+        }
+    }
 }
 
 /// A complete, valid store configuration.
@@ -64,6 +89,7 @@ const DEFAULT_MAP_SIZE: usize = 64 << 20;
 const DEFAULT_MAX_TTL: u64 = 24 * 3600;
 const DEFAULT_MAX_LIFETIME: u64 = 24 * 3600;
 const DEFAULT_MAX_ENTRY: usize = 16 << 10;
+const DEFAULT_TIMEOUT: Duration = Duration::from_millis(2);
 /// LMDB needs a few pages for its own structures; below this nothing fits.
 const MIN_MAP_SIZE: usize = 64 << 10;
 
@@ -73,9 +99,18 @@ pub fn from_vars(
     var: impl Fn(&str) -> Option<String>,
     exe_name: &str,
 ) -> Result<Option<Config>, ConfigError> {
-    let Some(backend) = backend(var("SESSCB_STORE"))? else {
+    let Some(backend) = backend(var("SESSCB_STORE"), &var)? else {
         return Ok(None);
     };
+    let keyring = non_empty(var("SESSCB_STORE_KEYRING")).map(PathBuf::from);
+    if matches!(backend, Backend::Redis(_)) && keyring.is_none() {
+        return Err(ConfigError {
+            variable: "SESSCB_STORE_KEYRING",
+            why: "a Redis store needs a keyring file shared by the fleet (a per-boot key cannot be shared \
+                  across hosts); make one with 'sesscb keygen'"
+                .into(),
+        });
+    }
     let size_var = "SESSCB_STORE_SIZE";
     let map_size = parse_or(&var, size_var, DEFAULT_MAP_SIZE, parse_size)?;
     if map_size < MIN_MAP_SIZE {
@@ -93,7 +128,7 @@ pub fn from_vars(
         mode: parse_or(&var, "SESSCB_STORE_MODE", Mode::Auto, parse_mode)?,
         domain: domain(var("SESSCB_STORE_DOMAIN"), exe_name)?,
         dir: non_empty(var("SESSCB_STORE_DIR")).map(PathBuf::from),
-        keyring: non_empty(var("SESSCB_STORE_KEYRING")).map(PathBuf::from),
+        keyring,
         map_size,
         limits,
         max_entry: parse_or(&var, "SESSCB_STORE_MAX_ENTRY", DEFAULT_MAX_ENTRY, parse_size)?,
@@ -102,22 +137,65 @@ pub fn from_vars(
     }))
 }
 
-fn backend(value: Option<String>) -> Result<Option<Backend>, ConfigError> {
+fn backend(
+    value: Option<String>,
+    var: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<Backend>, ConfigError> {
     let variable = "SESSCB_STORE";
-    match non_empty(value).as_deref() {
-        None | Some("off") => Ok(None),
-        Some("local") => Ok(Some(Backend::Local)),
-        Some(url)
-            if ["redis", "rediss", "unix", "local+redis", "redis+cluster"]
-                .iter()
-                .any(|s| has_scheme(url, s)) =>
-        {
-            Err(ConfigError { variable, why: "Redis backends are not in this build; use 'local'".into() })
-        }
-        Some(other) => Err(ConfigError {
-            variable,
-            why: format!("unknown store '{}': expected 'off' or 'local'", printable(other)),
-        }),
+    let refused = |why: String| ConfigError { variable, why };
+    let Some(text) = non_empty(value) else { return Ok(None) };
+    match text.as_str() {
+        "off" => return Ok(None),
+        "local" => return Ok(Some(Backend::Local)),
+        _ => {}
+    }
+    if ["rediss", "redis+cluster", "local+rediss", "local+redis+cluster"].iter().any(|s| has_scheme(&text, s))
+    {
+        return Err(refused(
+            "TLS and Cluster Redis backends are not in this build yet (docs/store.md)".into(),
+        ));
+    }
+    let (with_local, url_text) = match text.strip_prefix("local+") {
+        Some(rest) => (true, rest),
+        None => (false, text.as_str()),
+    };
+    if !["redis", "unix"].iter().any(|s| has_scheme(url_text, s)) {
+        // Only the scheme: the rest may hold a password.
+        let scheme = text.split("://").next().unwrap_or("");
+        return Err(refused(format!(
+            "unknown store '{}': expected off, local, redis://, unix:// or local+redis://",
+            printable(scheme)
+        )));
+    }
+    let mut target = url::parse(url_text).map_err(|why| refused(format!("bad Redis URL: {why}")))?;
+    if let Some(path) = non_empty(var("SESSCB_STORE_REDIS_PASSWORD_FILE")) {
+        target.password = Some(password_file(Path::new(&path))?);
+    }
+    let timeout = parse_or(var, "SESSCB_STORE_TIMEOUT_MS", DEFAULT_TIMEOUT, parse_timeout)?;
+    Ok(Some(Backend::Redis(RedisSettings { target, with_local, timeout })))
+}
+
+/// The password in `path`: its first line (a trailing newline is not part
+/// of it). Neither the content nor its length is ever reported.
+fn password_file(path: &Path) -> Result<Secret, ConfigError> {
+    let variable = "SESSCB_STORE_REDIS_PASSWORD_FILE";
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        variable,
+        why: format!("cannot read {}: {}", path.display(), e.kind()),
+    })?;
+    let line = text.lines().next().unwrap_or("");
+    if line.is_empty() {
+        return Err(ConfigError { variable, why: format!("{} holds no password", path.display()) });
+    }
+    Ok(Secret::new(line.to_string()))
+}
+
+/// Whole milliseconds, 1 to 1000: a lookup deadline longer than a second
+/// is not "never stall".
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match text.parse::<u64>() {
+        Ok(ms @ 1..=1000) => Ok(Duration::from_millis(ms)),
+        _ => Err(format!("'{}' is not a whole number of milliseconds from 1 to 1000", printable(text))),
     }
 }
 
@@ -211,7 +289,7 @@ fn non_empty(value: Option<String>) -> Option<String> {
 }
 
 /// A value as it may appear in a one-line message: short, printable ASCII.
-fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     text.chars().take(64).map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect()
 }
 

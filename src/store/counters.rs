@@ -68,14 +68,28 @@ pub struct Counters {
     pub removes_ignored: AtomicU64,
     /// A remove over the per-process budget: the entry is left to expire.
     pub removes_rate_limited: AtomicU64,
-    /// A remove whose delete failed (LMDB error).
+    /// A remove whose delete failed (LMDB or Redis error).
     pub removes_error: AtomicU64,
+    /// Redis returned an authentic, compatible, live session.
+    pub lookups_remote_hit: AtomicU64,
+    /// Redis did not answer within `SESSCB_STORE_TIMEOUT_MS`.
+    pub lookups_timeout: AtomicU64,
+    /// The Redis breaker was open: Redis was not called.
+    pub lookups_breaker_open: AtomicU64,
+    /// Redis failed (I/O, protocol or server error).
+    pub lookups_remote_error: AtomicU64,
+    /// No established Redis connection to look up on.
+    pub lookups_unavailable: AtomicU64,
+    /// Writes Redis applied.
+    pub stores_remote_ok: AtomicU64,
+    /// Writes Redis failed or could not be sent.
+    pub stores_remote_error: AtomicU64,
     /// Entries this process's writes evicted from the embedded tier.
     pub evictions: AtomicU64,
 }
 
 /// How many counters there are.
-pub const COUNT: usize = 18;
+pub const COUNT: usize = 25;
 
 pub static COUNTERS: Counters = Counters::new();
 
@@ -102,6 +116,13 @@ impl Counters {
             removes_ignored: AtomicU64::new(0),
             removes_rate_limited: AtomicU64::new(0),
             removes_error: AtomicU64::new(0),
+            lookups_remote_hit: AtomicU64::new(0),
+            lookups_timeout: AtomicU64::new(0),
+            lookups_breaker_open: AtomicU64::new(0),
+            lookups_remote_error: AtomicU64::new(0),
+            lookups_unavailable: AtomicU64::new(0),
+            stores_remote_ok: AtomicU64::new(0),
+            stores_remote_error: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
         }
     }
@@ -128,6 +149,13 @@ impl Counters {
             (Removes, "ignored", &self.removes_ignored),
             (Removes, "rate_limited", &self.removes_rate_limited),
             (Removes, "error", &self.removes_error),
+            (Lookups, "remote_hit", &self.lookups_remote_hit),
+            (Lookups, "timeout", &self.lookups_timeout),
+            (Lookups, "breaker_open", &self.lookups_breaker_open),
+            (Lookups, "remote_error", &self.lookups_remote_error),
+            (Lookups, "unavailable", &self.lookups_unavailable),
+            (Stores, "remote_ok", &self.stores_remote_ok),
+            (Stores, "remote_error", &self.stores_remote_error),
             (Evictions, "evicted", &self.evictions),
         ]
     }
@@ -193,7 +221,8 @@ extern "C" fn reset_in_child() {
 /// Writes this process's counters into the `store_` fields of a
 /// `sesscb_stats` view (process totals; a ctx's view keeps zeros).
 pub(crate) fn fill_stats(view: &mut sesscb_stats) {
-    let [a, b, c, d, e, f, g, h, i, j, k, l, qd, m, n, rl, re, o] = COUNTERS.snapshot();
+    let [a, b, c, d, e, f, g, h, i, j, k, l, qd, m, n, rl, re, rh, to, bo, rerr, un, rok, rse, o] =
+        COUNTERS.snapshot();
     view.store_lookups_app_hit = a;
     view.store_lookups_local_hit = b;
     view.store_lookups_miss = c;
@@ -212,6 +241,13 @@ pub(crate) fn fill_stats(view: &mut sesscb_stats) {
     view.store_removes_rate_limited = rl;
     view.store_removes_error = re;
     view.store_evictions = o;
+    view.store_lookups_remote_hit = rh;
+    view.store_lookups_timeout = to;
+    view.store_lookups_breaker_open = bo;
+    view.store_lookups_remote_error = rerr;
+    view.store_lookups_unavailable = un;
+    view.store_stores_remote_ok = rok;
+    view.store_stores_remote_error = rse;
 }
 
 #[cfg(test)]

@@ -11,9 +11,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::config::{self, Config, Mode};
+use super::config::{self, Backend, Config, Mode};
 use super::keyring::Keyring;
 use super::lmdb::Tier;
+use super::remote::Remote;
 use super::writer::Queue;
 use super::{keysource, location};
 use crate::observe::trace;
@@ -85,9 +86,13 @@ pub fn config() -> Option<&'static Config> {
 pub struct Runtime {
     pid: u32,
     pub config: &'static Config,
+    /// The embedded tier: entries unless the backend is Redis alone, and
+    /// always the host-wide counter totals.
     pub tier: Tier,
     /// Writes waiting for the store's thread.
     pub writes: Queue,
+    /// The Redis tier, this process's own (a forked child makes its own).
+    pub remote: Option<Remote>,
     keys: ForkAwareLock,
     ring: std::cell::UnsafeCell<(Arc<Keyring>, Option<keysource::Stamp>, Instant)>,
 }
@@ -154,6 +159,10 @@ fn start(config: &'static Config, pid: u32) -> Result<Runtime, String> {
         config,
         tier,
         writes: Queue::new(),
+        remote: match &config.backend {
+            Backend::Redis(settings) => Some(Remote::new(settings.clone())),
+            Backend::Local => None,
+        },
         keys: ForkAwareLock::new(),
         ring: std::cell::UnsafeCell::new((Arc::new(ring), stamp, Instant::now())),
     })
@@ -166,14 +175,14 @@ impl Runtime {
         let _guard = self.keys.lock();
         // SAFETY: `ring` is only touched under `keys`, held here.
         let (ring, stamp, checked) = unsafe { &mut *self.ring.get() };
-        if let (Some(path), Some(old)) = (&self.config.keyring, *stamp) {
-            if checked.elapsed() >= KEYRING_CHECK {
-                *checked = Instant::now();
-                if keysource::stamp(path).is_ok_and(|now| now != old) {
-                    match keysource::load_file(path) {
-                        Ok((new_ring, new_stamp)) => (*ring, *stamp) = (Arc::new(new_ring), Some(new_stamp)),
-                        Err(why) => report(&format!("keyring not reloaded: {why}")),
-                    }
+        if let (Some(path), Some(old)) = (&self.config.keyring, *stamp)
+            && checked.elapsed() >= KEYRING_CHECK
+        {
+            *checked = Instant::now();
+            if keysource::stamp(path).is_ok_and(|now| now != old) {
+                match keysource::load_file(path) {
+                    Ok((new_ring, new_stamp)) => (*ring, *stamp) = (Arc::new(new_ring), Some(new_stamp)),
+                    Err(why) => report(&format!("keyring not reloaded: {why}")),
                 }
             }
         }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use super::counters::{self, COUNTERS, Family, Snapshot};
+use super::remote::spawn::spawn_quiet;
 use super::{engine, metrics, writer};
 use crate::sync::process_ids::current_pid;
 
@@ -48,20 +49,9 @@ pub fn ensure_running() {
 #[cold]
 fn spawn() {
     let interval = interval_from(std::env::var(INTERVAL_VAR).ok().as_deref());
-    // SAFETY: plain signal-mask calls on this thread, restored at once; the
-    // new thread inherits the full mask, so no signal is ever delivered to
-    // it (the host's handlers run on its own threads).
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        let started = std::thread::Builder::new().name("sesscb-store".into()).spawn(move || run(interval));
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        if started.is_ok() {
-            drain_at_exit();
-            THREAD_IN.store(current_pid(), Relaxed);
-        }
+    if spawn_quiet("sesscb-store", move || run(interval)) {
+        drain_at_exit();
+        THREAD_IN.store(current_pid(), Relaxed);
     }
 }
 
@@ -118,10 +108,10 @@ fn drain_at_exit() {
 fn flush(folded: &mut Snapshot) {
     let now = COUNTERS.snapshot();
     let runtime = engine::runtime();
-    if let Some(rt) = &runtime {
-        if rt.tier.add_totals(&deltas(folded, &now)).is_ok() {
-            *folded = now;
-        }
+    if let Some(rt) = &runtime
+        && rt.tier.add_totals(&deltas(folded, &now)).is_ok()
+    {
+        *folded = now;
     }
     let Some(path) = engine::config().and_then(|c| c.metrics_file.as_deref()) else { return };
     let pid = current_pid();

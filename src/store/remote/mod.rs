@@ -1,0 +1,132 @@
+//! The Redis tier: a fleet's shared store (design §3.4–§3.5).
+//!
+//! - [`url`]: where Redis is, and its credentials.
+//! - [`conn`]: one connection, every call under a hard deadline.
+//! - [`commands`]: the store's keys, `MGET`, `SET … PXAT … NX`, `DEL`.
+//! - [`breaker`]: stops lookups from calling a failing Redis.
+//! - [`shared`]: what lookups and the Redis thread share (ready connections,
+//!   the breaker, the write queue).
+//! - [`spawn`]: starting a store thread no signal reaches.
+//! - [`thread`]: the process's Redis thread: it connects (DNS, TCP, AUTH
+//!   never happen on a handshake), keeps a few set-up connections ready for
+//!   lookups, and sends the queued writes.
+//!
+//! A lookup takes a ready connection or misses; it waits at most the
+//! deadline (`SESSCB_STORE_TIMEOUT_MS`) and drops a connection that failed
+//! or timed out. One `Remote` per process: a forked child makes its own
+//! and never touches the parent's sockets.
+
+pub mod breaker;
+pub mod commands;
+pub mod conn;
+pub mod shared;
+pub mod spawn;
+pub mod thread;
+pub mod url;
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+use self::breaker::{Admit, Change};
+use self::conn::Failure;
+use self::shared::{Shared, locked};
+use super::config::RedisSettings;
+use super::lmdb::Write;
+use super::subkeys::StoreKey;
+use crate::observe::trace;
+
+/// What a lookup found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fetched {
+    /// The value under `keys[index]`.
+    Hit {
+        index: usize,
+        value: Vec<u8>,
+    },
+    Miss,
+    Timeout,
+    /// An I/O, protocol or server error.
+    Error,
+    /// The breaker is open: Redis was not called.
+    BreakerOpen,
+    /// No ready connection (Redis down, or not yet connected).
+    Unavailable,
+}
+
+/// The Redis tier of one process.
+pub struct Remote {
+    shared: Arc<Shared>,
+    thread: Once,
+    thread_runs: AtomicBool,
+}
+
+impl Remote {
+    pub fn new(settings: RedisSettings) -> Self {
+        Remote { shared: Arc::new(Shared::new(settings)), thread: Once::new(), thread_runs: false.into() }
+    }
+
+    /// Starts the Redis thread on first use; false where the host forbids
+    /// threads (the tier then does nothing in this process).
+    fn ensure_thread(&self) -> bool {
+        self.thread.call_once(|| self.thread_runs.store(self::thread::start(self.shared.clone()), Relaxed));
+        self.thread_runs.load(Relaxed)
+    }
+
+    /// Queues writes for Redis; false (the caller counts a drop) when the
+    /// queue is full or no thread can send them.
+    pub fn send(&self, writes: impl ExactSizeIterator<Item = Write>) -> bool {
+        self.ensure_thread() && self.shared.outbox.push(writes)
+    }
+
+    /// Looks `keys` up, within the deadline, if the breaker allows.
+    pub fn fetch(&self, keys: &[StoreKey]) -> Fetched {
+        self.ensure_thread();
+        let admit = locked(&self.shared.breaker).admit(Instant::now());
+        if admit == Admit::Refuse {
+            return Fetched::BreakerOpen;
+        }
+        let Some(mut conn) = self.shared.pool_take() else {
+            locked(&self.shared.breaker).abandoned(admit, Instant::now());
+            return Fetched::Unavailable;
+        };
+        let deadline = Instant::now() + self.shared.settings.timeout;
+        let result = conn.call(&self::commands::lookup(keys), 1, deadline).and_then(|mut replies| {
+            self::commands::found(replies.pop().ok_or(Failure::Protocol)?, keys.len())
+        });
+        match result {
+            Ok(found) => {
+                self.shared.pool_add(conn);
+                self.record(None);
+                found.map_or(Fetched::Miss, |(index, value)| Fetched::Hit { index, value })
+            }
+            // The connection is dropped: a late reply must never answer
+            // the next lookup.
+            Err(failure) => {
+                self.record(Some(failure));
+                if failure == Failure::Timeout { Fetched::Timeout } else { Fetched::Error }
+            }
+        }
+    }
+
+    fn record(&self, failure: Option<Failure>) {
+        let mut breaker = locked(&self.shared.breaker);
+        let change = match failure {
+            None => breaker.succeeded(),
+            Some(_) => breaker.failed(Instant::now(), jitter()),
+        };
+        drop(breaker);
+        match change {
+            Some(Change::Opened) => trace::note("store", "redis breaker opened"),
+            Some(Change::Closed) => trace::note("store", "redis breaker closed"),
+            None => {}
+        }
+    }
+}
+
+/// Up to a quarter of the breaker's open interval, at random.
+fn jitter() -> Duration {
+    let mut byte = [0u8; 2];
+    let n = getrandom::fill(&mut byte).map_or(0, |_| u16::from_le_bytes(byte));
+    self::breaker::OPEN_FOR / 4 * u32::from(n) / u32::from(u16::MAX)
+}

@@ -40,7 +40,7 @@ import traceback
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from suite import apache, bindings, haproxy, nginx, s_server, store, stunnel, twossl, upgrade  # noqa: E402
-from suite import store_nginx, store_proofs, store_servers  # noqa: E402
+from suite import store_nginx, store_proofs, store_redis, store_servers  # noqa: E402
 from suite import config as cfg  # noqa: E402
 from suite.all_traces import check_all_traces  # noqa: E402
 from suite.fixture import Fixture  # noqa: E402
@@ -60,10 +60,13 @@ TESTS = collections.OrderedDict([
     ("store", store.test_store),
     ("store-nginx", store_nginx.test_store_nginx),
     ("store-servers", store_servers.test_store_servers),
-] + store_proofs.tests())
+] + store_proofs.tests() + [
+    ("store-redis", store_redis.test_store_redis),
+])
 
 NEEDS = {"nginx": "nginx", "upgrade": "nginx", "bindings": "nginx", "haproxy": "haproxy", "stunnel": "stunnel4",
-         "apache": "apache2", "store-nginx": "nginx"}
+         "apache": "apache2", "store-nginx": "nginx",
+         "store-redis": "redis-server"}
 
 USAGE = __doc__ % " ".join(TESTS)
 

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use redis::{Parser, Value};
 
-use super::url::{self, Address, Target};
+use super::url::{Address, Target};
 
 /// Why a call failed; nothing here carries a server's text or a secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

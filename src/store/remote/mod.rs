@@ -26,15 +26,14 @@ pub mod url;
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Once};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use self::breaker::{Admit, Change};
+use self::breaker::Admit;
 use self::conn::Failure;
 use self::shared::{Shared, locked};
 use super::config::RedisSettings;
 use super::lmdb::Write;
 use super::subkeys::StoreKey;
-use crate::observe::trace;
 
 /// What a lookup found.
 #[derive(Debug, PartialEq, Eq)]
@@ -110,23 +109,6 @@ impl Remote {
     }
 
     fn record(&self, failure: Option<Failure>) {
-        let mut breaker = locked(&self.shared.breaker);
-        let change = match failure {
-            None => breaker.succeeded(),
-            Some(_) => breaker.failed(Instant::now(), jitter()),
-        };
-        drop(breaker);
-        match change {
-            Some(Change::Opened) => trace::note("store", "redis breaker opened"),
-            Some(Change::Closed) => trace::note("store", "redis breaker closed"),
-            None => {}
-        }
+        self.shared.record(failure.is_none());
     }
-}
-
-/// Up to a quarter of the breaker's open interval, at random.
-fn jitter() -> Duration {
-    let mut byte = [0u8; 2];
-    let n = getrandom::fill(&mut byte).map_or(0, |_| u16::from_le_bytes(byte));
-    self::breaker::OPEN_FOR / 4 * u32::from(n) / u32::from(u16::MAX)
 }

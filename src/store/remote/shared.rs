@@ -2,9 +2,11 @@
 //! connections, the breaker and the queue of writes for Redis.
 
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use super::breaker::Breaker;
+use super::breaker::{self, Breaker, Change};
 use super::conn::Conn;
+use crate::observe::trace;
 use crate::store::config::RedisSettings;
 use crate::store::writer::Queue;
 
@@ -45,9 +47,26 @@ impl Shared {
         locked(&self.pool).push(conn);
     }
 
-    pub fn breaker_open(&self) -> bool {
-        locked(&self.breaker).is_open()
+    /// A lookup's or the Redis thread's success or failure, for the
+    /// breaker: a Redis the thread cannot reach opens it as surely as
+    /// lookups that time out.
+    pub fn record(&self, success: bool) {
+        let mut breaker = locked(&self.breaker);
+        let change = if success { breaker.succeeded() } else { breaker.failed(Instant::now(), jitter()) };
+        drop(breaker);
+        match change {
+            Some(Change::Opened) => trace::note("store", "redis breaker opened"),
+            Some(Change::Closed) => trace::note("store", "redis breaker closed"),
+            None => {}
+        }
     }
+}
+/// Up to a quarter of the breaker's open interval, at random: a fleet's
+/// processes do not probe a recovering Redis together.
+fn jitter() -> Duration {
+    let mut bytes = [0u8; 2];
+    let n = getrandom::fill(&mut bytes).map_or(0, |_| u16::from_le_bytes(bytes));
+    breaker::OPEN_FOR / 4 * u32::from(n) / u32::from(u16::MAX)
 }
 
 pub fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -60,15 +60,17 @@ impl Backoff {
 
 fn run(shared: Arc<Shared>) {
     let mut writer: Option<Conn> = None;
-    let mut backoff = Backoff::new(Instant::now());
+    // One back-off each: a writer that keeps failing must not keep the
+    // lookups' pool from connecting, nor the other way round.
+    let (mut write_backoff, mut pool_backoff) = (Backoff::new(Instant::now()), Backoff::new(Instant::now()));
     // The Remote holds the other reference: alone, this thread is done.
     while Arc::strong_count(&shared) > 1 {
         let writes = shared.outbox.take(Instant::now() + TICK);
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             for batch in writes.chunks(BATCH) {
-                send(&shared, &mut writer, &mut backoff, batch);
+                send(&shared, &mut writer, &mut write_backoff, batch);
             }
-            refill(&shared, &mut backoff);
+            refill(&shared, &mut pool_backoff);
         }));
     }
 }
@@ -86,6 +88,7 @@ fn connect(shared: &Shared, backoff: &mut Backoff) -> Option<Conn> {
         }
         Err(_) => {
             backoff.failed(Instant::now());
+            shared.record(false);
             None
         }
     }
@@ -116,14 +119,14 @@ fn send(shared: &Shared, writer: &mut Option<Conn>, backoff: &mut Backoff, batch
         };
         match (write, ok) {
             (Write::Put { .. }, true) => {
-                counters::outcome("redis_put", &COUNTERS.stores_remote_ok, "remote_ok", Some(key))
+                counters::outcome("put", &COUNTERS.stores_remote_ok, "remote_ok", Some(key))
             }
             (Write::Put { .. }, false) => {
-                counters::outcome("redis_put", &COUNTERS.stores_remote_error, "remote_error", Some(key))
+                counters::outcome("put", &COUNTERS.stores_remote_error, "remote_error", Some(key))
             }
             (Write::Delete(_), true) => {}
             (Write::Delete(_), false) => {
-                counters::outcome("redis_remove", &COUNTERS.removes_error, "error", Some(key))
+                counters::outcome("remove", &COUNTERS.removes_error, "error", Some(key))
             }
         }
     }

@@ -84,7 +84,7 @@ fn garbage_is_a_protocol_failure_and_a_huge_length_a_timeout() {
 #[test]
 fn setup_sends_auth_and_select_and_refuses_an_error_or_a_wrong_pong() {
     let (mut target, server) = fake(vec![Some(b"-WRONGPASS invalid\r\n+OK\r\n+PONG\r\n")]);
-    target.password = Some(url::Secret::new("pw".into()));
+    target.password = Some(crate::store::remote::url::Secret::new("pw".into()));
     target.db = 2;
     assert_eq!(Conn::open(&target, soon(1000)).err(), Some(Failure::Server));
     server.join().unwrap();

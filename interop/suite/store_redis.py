@@ -17,6 +17,7 @@ import os
 import signal
 import ssl
 import subprocess
+import threading
 import time
 
 from . import config as cfg
@@ -368,6 +369,43 @@ def a_to_b_auth(d, redis, pw, secret):
     return resumed
 
 
+RACES = 50
+
+
+def race_round(ctx, ports, sess):
+    """B and C offered the same session at once: how many resumed (None:
+    a handshake failed)."""
+    results = []
+    threads = [threading.Thread(target=lambda p=p: results.append(handshake(ctx, p, sess)[0])) for p in ports]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return None if len(results) != len(ports) or None in results else results.count(True)
+
+
+def single_use(redis, tls, rounds, want):
+    """SESSCB_STORE_SINGLE_USE=tls13: hosts B and C race the same session
+    each round; a TLS 1.3 session resumes exactly once (GETDEL), a TLS 1.2
+    id on both (never single use)."""
+    d = cfg.FX.rundir("redis-single-use-%s" % tls)
+    extra = dict(PATIENT, SESSCB_STORE_SINGLE_USE="tls13", SESSCB_METRICS_INTERVAL_MS="20")
+    hosts, ctx, per_round = Hosts(d, redis.url(), extra), client_ctx(tls), []
+    c, port_c, ok_c = start(d, "host-c", host_env(d, "c", redis.url(), extra), ["-no_ticket"])
+    try:
+        if hosts.ok and ok_c and hosts.warm(tls) and handshake(ctx, port_c)[0] is False:
+            time.sleep(0.3)
+            for i in range(rounds):
+                sess = made_on_a(ctx, hosts, 1 + i + 1)
+                per_round.append(race_round(ctx, [hosts.port_b, port_c], sess) if sess else None)
+    finally:
+        hosts.stop()
+        c.stop(signal.SIGTERM, 5)
+    rows = {n: per_round.count(n) for n in set(per_round)}
+    R.check("store redis single use TLS %s: B and C race one session %d times, %d resume each time" % (
+        tls, rounds, want), len(per_round) == rounds and rows == {want: rounds}, "resumed per round: %r" % rows)
+
+
 def test_store_redis():
     if not os.access(SESSCB, os.X_OK):
         R.check("store-redis: %s built" % SESSCB, False, "run `make lib`")
@@ -383,6 +421,8 @@ def test_store_redis():
             cross_host(redis, "local+redis", tls, "local+" + redis.url())
         cross_host(redis, "unix", "1.2", "unix://" + redis.sock)
         warmed_embedded_tier(redis)
+        single_use(redis, "1.3", RACES, 1)
+        single_use(redis, "1.2", 5, 2)
         tampered(redis)
         no_keyring(redis)
         stopped_redis(redis)

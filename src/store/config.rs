@@ -42,6 +42,9 @@ pub struct RedisSettings {
     pub with_local: bool,
     /// A lookup's hard deadline (`SESSCB_STORE_TIMEOUT_MS`).
     pub timeout: Duration,
+    /// `SESSCB_STORE_SINGLE_USE=tls13`: a TLS 1.3 session resumes once,
+    /// fleet-wide (`GETDEL`); never a TLS 1.2 id.
+    pub single_use_tls13: bool,
 }
 
 impl Backend {
@@ -146,6 +149,12 @@ fn backend(
     let Some(text) = non_empty(value) else { return Ok(None) };
     match text.as_str() {
         "off" => return Ok(None),
+        "local" if parse_or(var, SINGLE_USE, false, parse_single_use)? => {
+            return Err(ConfigError {
+                variable: SINGLE_USE,
+                why: "single use needs a Redis backend in this build".into(),
+            });
+        }
         "local" => return Ok(Some(Backend::Local)),
         _ => {}
     }
@@ -172,7 +181,8 @@ fn backend(
         target.password = Some(password_file(Path::new(&path))?);
     }
     let timeout = parse_or(var, "SESSCB_STORE_TIMEOUT_MS", DEFAULT_TIMEOUT, parse_timeout)?;
-    Ok(Some(Backend::Redis(RedisSettings { target, with_local, timeout })))
+    let single_use_tls13 = parse_or(var, SINGLE_USE, false, parse_single_use)?;
+    Ok(Some(Backend::Redis(RedisSettings { target, with_local, timeout, single_use_tls13 })))
 }
 
 /// The password in `path`: its first line (a trailing newline is not part
@@ -188,6 +198,18 @@ fn password_file(path: &Path) -> Result<Secret, ConfigError> {
         return Err(ConfigError { variable, why: format!("{} holds no password", path.display()) });
     }
     Ok(Secret::new(line.to_string()))
+}
+
+const SINGLE_USE: &str = "SESSCB_STORE_SINGLE_USE";
+
+fn parse_single_use(text: &str) -> Result<bool, String> {
+    match text {
+        "off" => Ok(false),
+        "tls13" => Ok(true),
+        other => {
+            Err(format!("'{}' is not off or tls13 (TLS 1.2 ids are never single use)", printable(other)))
+        }
+    }
 }
 
 /// Whole milliseconds, 1 to 1000: a lookup deadline longer than a second

@@ -98,9 +98,12 @@ pub unsafe fn on_new(lib: &Libssl, ssl: *mut Ssl, sess: *mut SslSession) {
     // An expiry is only None when the lifetime is already spent: nothing to
     // store and nothing gone wrong, so not counted.
     let Some(expiry) = expiry else { return };
+    // SAFETY: as above.
+    let single_use =
+        rt.remote.as_ref().is_some_and(Remote::single_use_tls13) && unsafe { api.is_tls13(sess) };
     match sealed(&rt, api, &id, &der, authenticated, expiry, now) {
         Ok(write) => {
-            queue_or_write(&rt, write);
+            queue_or_write(&rt, write, single_use);
         }
         Err(key) => outcome("put", &COUNTERS.stores_backend_error, "backend_error", key.as_ref()),
     }
@@ -267,11 +270,11 @@ fn remote_lookup(
     now: u64,
 ) -> Option<*mut SslSession> {
     let (counter, label) = match remote.fetch(keys) {
-        Fetched::Hit { index, value } => {
+        Fetched::Hit { index, value, taken } => {
             let store_key = &keys[index];
             let hit = (&COUNTERS.lookups_remote_hit, "remote_hit");
             let (sess, expiry) = opened(ring, api, store_key, &value, rt.config.domain.as_bytes(), now, hit)?;
-            if rt.config.backend.uses_local() && flusher::writes_queued() {
+            if !taken && rt.config.backend.uses_local() && flusher::writes_queued() {
                 // A full queue only loses the warming: not counted.
                 let _ = rt.writes.push(std::iter::once(Write::Put { key: *store_key, value, expiry }));
             }
@@ -324,7 +327,7 @@ pub unsafe fn on_remove(lib: &Libssl, sess: *mut SslSession) {
         .collect();
     let first = keys.first().copied();
     if let Some(remote) = &rt.remote
-        && !remote.send(keys.iter().copied().map(Write::Delete))
+        && !remote.send(keys.iter().copied().map(Write::Delete), false)
     {
         outcome("remove", &COUNTERS.removes_error, "error", first.as_ref());
     }
@@ -348,15 +351,17 @@ pub fn ignored_remove() {
 }
 
 /// Hands `write` to this process's store thread, or, where the host
-/// allows no thread, applies it now. A full queue drops it (counted).
-fn queue_or_write(rt: &Runtime, write: Write) {
+/// allows no thread, applies it now. A full queue drops it (counted). A
+/// `single_use` entry goes to Redis only: a copy in the embedded tier would
+/// resume a second time.
+fn queue_or_write(rt: &Runtime, write: Write, single_use: bool) {
     if let Some(remote) = &rt.remote {
         // Redis is written by its own thread, never here.
-        if !remote.send(std::iter::once(write.clone())) {
+        if !remote.send(std::iter::once(write.clone()), single_use) {
             outcome("put", &COUNTERS.stores_queue_dropped, "queue_dropped", None);
         }
     }
-    if !rt.config.backend.uses_local() {
+    if single_use || !rt.config.backend.uses_local() {
         return;
     }
     if !flusher::writes_queued() {

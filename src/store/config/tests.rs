@@ -75,6 +75,11 @@ fn every_bad_value_is_named_in_one_line() {
             "SESSCB_STORE_TIMEOUT_MS",
         ),
         (
+            &[("SESSCB_STORE", "redis://h"), RING, ("SESSCB_STORE_SINGLE_USE", "tls12")],
+            "SESSCB_STORE_SINGLE_USE",
+        ),
+        (&[local, ("SESSCB_STORE_SINGLE_USE", "tls13")], "SESSCB_STORE_SINGLE_USE"),
+        (
             &[("SESSCB_STORE", "redis://h"), RING, ("SESSCB_STORE_REDIS_PASSWORD_FILE", "/nonexistent/pw")],
             "SESSCB_STORE_REDIS_PASSWORD_FILE",
         ),
@@ -125,6 +130,11 @@ fn redis_backends_with_a_keyring() {
     assert_eq!(r.target.to_string(), "10.1.2.3:7000/2");
     assert!(!r.with_local);
     assert_eq!(r.timeout, Duration::from_millis(2));
+    assert!(!r.single_use_tls13);
+    assert!(
+        redis_settings(&[("SESSCB_STORE", "redis://h"), RING, ("SESSCB_STORE_SINGLE_USE", "tls13")])
+            .single_use_tls13
+    );
     let r = redis_settings(&[("SESSCB_STORE", "local+redis://h"), RING, ("SESSCB_STORE_TIMEOUT_MS", "5")]);
     assert!(r.with_local && Backend::Redis(r.clone()).uses_local());
     assert_eq!(r.timeout, Duration::from_millis(5));

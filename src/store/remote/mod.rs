@@ -29,6 +29,7 @@ use std::sync::{Arc, Once};
 use std::time::Instant;
 
 use self::breaker::Admit;
+use self::commands::Outgoing;
 use self::conn::Failure;
 use self::shared::{Shared, locked};
 use super::config::RedisSettings;
@@ -38,10 +39,12 @@ use super::subkeys::StoreKey;
 /// What a lookup found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Fetched {
-    /// The value under `keys[index]`.
+    /// The value under `keys[index]`; `taken`: a single-use entry, now
+    /// gone from Redis (never copied into the embedded tier).
     Hit {
         index: usize,
         value: Vec<u8>,
+        taken: bool,
     },
     Miss,
     Timeout,
@@ -74,8 +77,13 @@ impl Remote {
 
     /// Queues writes for Redis; false (the caller counts a drop) when the
     /// queue is full or no thread can send them.
-    pub fn send(&self, writes: impl ExactSizeIterator<Item = Write>) -> bool {
-        self.ensure_thread() && self.shared.outbox.push(writes)
+    pub fn send(&self, writes: impl ExactSizeIterator<Item = Write>, single_use: bool) -> bool {
+        self.ensure_thread() && self.shared.outbox.push(writes.map(|write| Outgoing { write, single_use }))
+    }
+
+    /// Whether TLS 1.3 sessions are single use (`SESSCB_STORE_SINGLE_USE`).
+    pub fn single_use_tls13(&self) -> bool {
+        self.shared.settings.single_use_tls13
     }
 
     /// Looks `keys` up, within the deadline, if the breaker allows.
@@ -90,14 +98,15 @@ impl Remote {
             return Fetched::Unavailable;
         };
         let deadline = Instant::now() + self.shared.settings.timeout;
-        let result = conn.call(&self::commands::lookup(keys), 1, deadline).and_then(|mut replies| {
-            self::commands::found(replies.pop().ok_or(Failure::Protocol)?, keys.len())
-        });
+        let (packed, replies) = self::commands::lookup(keys, self.single_use_tls13());
+        let result = conn
+            .call(&packed, replies, deadline)
+            .and_then(|replies| self::commands::found_in(replies, keys.len()));
         match result {
             Ok(found) => {
                 self.shared.pool_add(conn);
                 self.record(None);
-                found.map_or(Fetched::Miss, |(index, value)| Fetched::Hit { index, value })
+                found.map_or(Fetched::Miss, |(index, value, taken)| Fetched::Hit { index, value, taken })
             }
             // The connection is dropped: a late reply must never answer
             // the next lookup.

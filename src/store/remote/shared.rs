@@ -5,6 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::breaker::{self, Breaker, Change};
+use super::commands::Outgoing;
 use super::conn::Conn;
 use crate::observe::trace;
 use crate::store::config::RedisSettings;
@@ -20,7 +21,7 @@ pub struct Shared {
     pub(super) pool: Mutex<Vec<Conn>>,
     pub(super) breaker: Mutex<Breaker>,
     /// Writes waiting for the Redis thread.
-    pub outbox: Queue,
+    pub outbox: Queue<Outgoing>,
 }
 
 impl Shared {

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::commands;
+use super::commands::{self, Outgoing};
 use super::conn::Conn;
 use super::shared::{POOL_SIZE, Shared};
 use super::spawn::spawn_quiet;
@@ -95,7 +95,7 @@ fn connect(shared: &Shared, backoff: &mut Backoff) -> Option<Conn> {
 }
 
 /// Sends one batch on the writer connection and counts each write.
-fn send(shared: &Shared, writer: &mut Option<Conn>, backoff: &mut Backoff, batch: &[Write]) {
+fn send(shared: &Shared, writer: &mut Option<Conn>, backoff: &mut Backoff, batch: &[Outgoing]) {
     if writer.is_none() {
         *writer = connect(shared, backoff);
     }
@@ -113,7 +113,7 @@ fn send(shared: &Shared, writer: &mut Option<Conn>, backoff: &mut Backoff, batch
             }
         }
     };
-    for (write, ok) in batch.iter().zip(applied) {
+    for (Outgoing { write, .. }, ok) in batch.iter().zip(applied) {
         let key = match write {
             Write::Put { key, .. } | Write::Delete(key) => key,
         };

@@ -7,6 +7,7 @@ host to another."""
 import os
 import signal
 import socket
+import subprocess
 import ssl
 import threading
 import time
@@ -18,8 +19,14 @@ from .procs import Proc, base_env, free_port, tool, wait_until
 class Redis:
     """redis-server on 127.0.0.1:port (and a unix socket), no persistence."""
 
-    def __init__(self, d, extra=()):
+    def __init__(self, d, extra=(), tls=None):
+        """`tls`: (certificate, key) for a TLS port (`self.tls_port`) beside
+        the plain one."""
         self.port, self.sock = free_port(), os.path.join(d, "redis.sock")
+        if tls:
+            self.tls_port = free_port()
+            extra = list(extra) + ["--tls-port", str(self.tls_port), "--tls-cert-file", tls[0],
+                                   "--tls-key-file", tls[1], "--tls-auth-clients", "no"]
         argv = [tool("redis-server") or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--dir", d, "--unixsocket", self.sock,
                 "--unixsocketperm", "700"] + list(extra)
@@ -30,6 +37,9 @@ class Redis:
 
     def url(self, password=None):
         return "redis://%s127.0.0.1:%d" % (":%s@" % password if password else "", self.port)
+
+    def tls_url(self):
+        return "rediss://127.0.0.1:%d" % self.tls_port
 
     def call(self, *args, password=None):
         return resp_call(self.port, args, password)
@@ -177,3 +187,22 @@ def percentile(values, p):
         return float("nan")
     v = sorted(values)
     return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
+
+
+def tls_pki(d):
+    """A CA and a certificate for 127.0.0.1 it signed: (ca, cert, key)."""
+    ca, ca_key = os.path.join(d, "redis-ca.crt"), os.path.join(d, "redis-ca.key")
+    cert, key, csr = (os.path.join(d, "redis-tls." + x) for x in ("crt", "key", "csr"))
+    ext = os.path.join(d, "redis-tls.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    for argv in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca, "-subj", "/CN=redis test CA",
+         "-days", "2"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert, "-days", "2",
+         "-extfile", ext],
+    ):
+        subprocess.run(["openssl"] + argv, capture_output=True, timeout=60, check=True, env=base_env())
+    os.chmod(key, 0o644)
+    return ca, cert, key

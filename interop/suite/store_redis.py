@@ -23,7 +23,7 @@ import time
 from . import config as cfg
 from .files import read_text
 from .procs import wait_until
-from .redis_tools import Fake, Redis, client_ctx, handshake, percentile
+from .redis_tools import Fake, Redis, client_ctx, handshake, percentile, tls_pki
 from .report import R
 from .store import DOMAIN, SESSCB, metrics_totals, start, store_env
 
@@ -104,10 +104,10 @@ def made_on_a(ctx, hosts, handshakes):
     return sess
 
 
-def a_to_b(d, tls, url, redis, wait=True):
+def a_to_b(d, tls, url, redis, wait=True, extra=None):
     """Sessions made on A resumed on B, out of SESSIONS (None: a server or a
     first handshake failed)."""
-    hosts = Hosts(d, url, PATIENT)
+    hosts = Hosts(d, url, dict(PATIENT, **(extra or {})))
     try:
         if not (hosts.ok and hosts.warm(tls)):
             return None
@@ -123,10 +123,10 @@ def a_to_b(d, tls, url, redis, wait=True):
         hosts.stop()
 
 
-def cross_host(redis, name, tls, url):
+def cross_host(redis, name, tls, url, extra=None):
     plain = a_to_b(cfg.FX.rundir("redis-%s-%s-plain" % (name, tls)), tls, None, redis, wait=False)
     d = cfg.FX.rundir("redis-%s-%s" % (name, tls))
-    stored = a_to_b(d, tls, url, redis)
+    stored = a_to_b(d, tls, url, redis, extra=extra)
     hits = lookups(d, "b", "remote_hit")
     R.row("store " + name, tls, "A->B", "%s/%d" % (plain, SESSIONS), "%s/%d" % (stored, SESSIONS),
           "ok" if plain == 0 and stored == SESSIONS else "FAIL")
@@ -435,13 +435,35 @@ def single_use(redis, tls, rounds, want):
         tls, rounds, want), len(per_round) == rounds and rows == {want: rounds}, "resumed per round: %r" % rows)
 
 
+def over_tls():
+    """rediss:// to a redis-server whose certificate a test CA signed: B
+    resumes through Redis over TLS (rustls) when told the CA; with the
+    system's CAs instead, no connection is made (no plaintext fallback),
+    and every handshake is a full one."""
+    d = cfg.FX.rundir("redis-tls-server")
+    ca, cert, key = tls_pki(d)
+    redis = Redis(d, tls=(cert, key))
+    try:
+        if not R.check("store-redis: redis-server with a TLS port started", redis.ok,
+                       "" if redis.ok else read_text(redis.out)[-300:]):
+            return
+        for tls in cfg.TLS_VERSIONS:
+            cross_host(redis, "rediss", tls, redis.tls_url(), {"SESSCB_STORE_REDIS_CA_FILE": ca})
+        redis.call("FLUSHALL")
+        broken_backend("rediss-untrusted", redis.tls_url(), ["unavailable", "breaker_open"])
+        R.check("store redis rediss-untrusted: nothing written to Redis", not redis.keys(), "%d keys" % len(redis.keys()))
+    finally:
+        redis.stop()
+
+
 def test_store_redis():
     if not os.access(SESSCB, os.X_OK):
         R.check("store-redis: %s built" % SESSCB, False, "run `make lib`")
         return
     d = cfg.FX.rundir("redis-server")
     redis = Redis(d)
-    if not R.check("store-redis: redis-server started on a loopback port", redis.ok, read_text(redis.out)[-500:]):
+    if not R.check("store-redis: redis-server started on a loopback port", redis.ok,
+                   "" if redis.ok else read_text(redis.out)[-500:]):
         redis.stop()
         return
     try:
@@ -469,3 +491,4 @@ def test_store_redis():
     finally:
         redis.stop()
     with_password()
+    over_tls()

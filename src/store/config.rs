@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use super::lifetime::Limits;
 use super::remote::url::{self, Secret, Target};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 /// Which sessions the store serves (see `docs/store.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +47,9 @@ pub struct RedisSettings {
     /// `SESSCB_STORE_SINGLE_USE=tls13`: a TLS 1.3 session resumes once,
     /// fleet-wide (`GETDEL`); never a TLS 1.2 id.
     pub single_use_tls13: bool,
+    /// `rediss://`: the certificates a server's chain must end in
+    /// (`SESSCB_STORE_REDIS_CA_FILE`, else the system bundle); empty without TLS.
+    pub ca_certs: Vec<CertificateDer<'static>>,
 }
 
 impl Backend {
@@ -158,21 +163,18 @@ fn backend(
         "local" => return Ok(Some(Backend::Local)),
         _ => {}
     }
-    if ["rediss", "redis+cluster", "local+rediss", "local+redis+cluster"].iter().any(|s| has_scheme(&text, s))
-    {
-        return Err(refused(
-            "TLS and Cluster Redis backends are not in this build yet (docs/store.md)".into(),
-        ));
+    if ["redis+cluster", "local+redis+cluster"].iter().any(|s| has_scheme(&text, s)) {
+        return Err(refused("Redis Cluster is not in this build yet (docs/store.md)".into()));
     }
     let (with_local, url_text) = match text.strip_prefix("local+") {
         Some(rest) => (true, rest),
         None => (false, text.as_str()),
     };
-    if !["redis", "unix"].iter().any(|s| has_scheme(url_text, s)) {
+    if !["redis", "rediss", "unix"].iter().any(|s| has_scheme(url_text, s)) {
         // Only the scheme: the rest may hold a password.
         let scheme = text.split("://").next().unwrap_or("");
         return Err(refused(format!(
-            "unknown store '{}': expected off, local, redis://, unix:// or local+redis://",
+            "unknown store '{}': expected off, local, redis://, rediss://, unix:// or local+redis://",
             printable(scheme)
         )));
     }
@@ -182,7 +184,11 @@ fn backend(
     }
     let timeout = parse_or(var, "SESSCB_STORE_TIMEOUT_MS", DEFAULT_TIMEOUT, parse_timeout)?;
     let single_use_tls13 = parse_or(var, SINGLE_USE, false, parse_single_use)?;
-    Ok(Some(Backend::Redis(RedisSettings { target, with_local, timeout, single_use_tls13 })))
+    let ca_certs = match target.tls {
+        true => ca_file(Path::new(&non_empty(var(CA_FILE)).unwrap_or_else(|| SYSTEM_CA_FILE.into())))?,
+        false => Vec::new(),
+    };
+    Ok(Some(Backend::Redis(RedisSettings { target, with_local, timeout, single_use_tls13, ca_certs })))
 }
 
 /// The password in `path`: its first line (a trailing newline is not part
@@ -201,6 +207,22 @@ fn password_file(path: &Path) -> Result<Secret, ConfigError> {
 }
 
 const SINGLE_USE: &str = "SESSCB_STORE_SINGLE_USE";
+const CA_FILE: &str = "SESSCB_STORE_REDIS_CA_FILE";
+/// Debian's bundle of the system's trusted certificates.
+const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// The PEM certificates in `path`: at least one, or refused.
+fn ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let refused = |why: String| ConfigError { variable: CA_FILE, why };
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| refused(format!("cannot read {}: {e}", path.display())))?
+        .collect();
+    match certs {
+        Ok(certs) if !certs.is_empty() => Ok(certs),
+        Ok(_) => Err(refused(format!("{} holds no PEM certificate", path.display()))),
+        Err(e) => Err(refused(format!("{}: {e}", path.display()))),
+    }
+}
 
 fn parse_single_use(text: &str) -> Result<bool, String> {
     match text {

@@ -66,7 +66,14 @@ fn every_bad_value_is_named_in_one_line() {
         (&[("SESSCB_STORE", "memcached://x")], "SESSCB_STORE"),
         (&[("SESSCB_STORE", "redis://127.0.0.1")], "SESSCB_STORE_KEYRING"),
         (&[("SESSCB_STORE", "local+redis://127.0.0.1")], "SESSCB_STORE_KEYRING"),
-        (&[("SESSCB_STORE", "rediss://127.0.0.1"), RING], "SESSCB_STORE"),
+        (
+            &[("SESSCB_STORE", "rediss://127.0.0.1"), RING, ("SESSCB_STORE_REDIS_CA_FILE", "/nonexistent")],
+            "SESSCB_STORE_REDIS_CA_FILE",
+        ),
+        (
+            &[("SESSCB_STORE", "rediss://127.0.0.1"), RING, ("SESSCB_STORE_REDIS_CA_FILE", "/dev/null")],
+            "SESSCB_STORE_REDIS_CA_FILE",
+        ),
         (&[("SESSCB_STORE", "redis+cluster://a,b,c"), RING], "SESSCB_STORE"),
         (&[("SESSCB_STORE", "redis://h:0"), RING], "SESSCB_STORE"),
         (&[("SESSCB_STORE", "redis://h"), RING, ("SESSCB_STORE_TIMEOUT_MS", "0")], "SESSCB_STORE_TIMEOUT_MS"),
@@ -169,4 +176,24 @@ fn a_refused_redis_url_never_echoes_its_password() {
         let err = refused(&[("SESSCB_STORE", url), RING]);
         assert!(!err.to_string().contains("TopSecret"), "{err}");
     }
+}
+
+#[test]
+fn rediss_reads_its_certificates_once() {
+    let dir = std::env::temp_dir().join(format!("sesscb-config-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("ca.pem");
+    // Any DER inside PEM armour is a certificate to the parser; the TLS
+    // handshake is what checks it.
+    std::fs::write(&file, "-----BEGIN CERTIFICATE-----\nAAECAw==\n-----END CERTIFICATE-----\n").unwrap();
+    let r = redis_settings(&[
+        ("SESSCB_STORE", "local+rediss://h:6380"),
+        RING,
+        ("SESSCB_STORE_REDIS_CA_FILE", file.to_str().unwrap()),
+    ]);
+    assert!(r.target.tls && r.with_local);
+    assert_eq!(r.ca_certs.len(), 1);
+    assert_eq!(r.ca_certs[0].as_ref(), &[0, 1, 2, 3]);
+    assert!(redis_settings(&[("SESSCB_STORE", "redis://h"), RING]).ca_certs.is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
 }

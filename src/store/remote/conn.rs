@@ -6,16 +6,22 @@
 //! wire format is redis-rs's: it packs commands and parses replies (its
 //! parser keeps bytes read past one reply for the next).
 //!
+//! `rediss://` runs TLS (rustls with ring's primitives, never the host's
+//! OpenSSL) over the same deadline-bounded socket.
+//!
 //! A call that fails or times out leaves the connection unusable (a reply
 //! may still be in flight): callers drop it, never reuse it.
 
-use std::io::{self, Read, Write as _};
+use std::io::{self, Read};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::time::Instant;
 
 use redis::{Parser, Value};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore};
 
 use super::url::{Address, Target};
 
@@ -37,17 +43,38 @@ enum Stream {
     Unix(UnixStream),
 }
 
-/// A connected, set-up (AUTH, SELECT, PING answered) connection.
+/// A connected, set-up (TLS if asked, AUTH, SELECT, PING answered)
+/// connection.
 pub struct Conn {
     stream: Stream,
+    tls: Option<ClientConnection>,
     parser: Parser,
 }
 
+/// The TLS client settings of `rediss://`: the server's chain must end in
+/// one of `ca_certs` and name the URL's host; TLS 1.2 or 1.3. None when no
+/// certificate is usable.
+pub fn tls_config(ca_certs: &[CertificateDer<'static>]) -> Option<Arc<ClientConfig>> {
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(ca_certs.iter().cloned());
+    if roots.is_empty() {
+        return None;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions().ok()?;
+    Some(Arc::new(builder.with_root_certificates(roots).with_no_client_auth()))
+}
+
 impl Conn {
-    /// Connects and sets up by `deadline`: DNS, connect, AUTH, SELECT and a
-    /// PING (a server that accepts and never answers is no connection).
-    /// Blocking: only the store's thread calls it.
-    pub fn open(target: &Target, deadline: Instant) -> Result<Conn, Failure> {
+    /// Connects and sets up by `deadline`: DNS, connect, TLS (with `tls`,
+    /// required by a `rediss://` target), AUTH, SELECT and a PING (a server
+    /// that accepts and never answers is no connection). Blocking: only the
+    /// store's thread calls it.
+    pub fn open(
+        target: &Target,
+        tls: Option<&Arc<ClientConfig>>,
+        deadline: Instant,
+    ) -> Result<Conn, Failure> {
         let stream = match &target.address {
             Address::Tcp { host, port } => Stream::Tcp(connect_tcp(host, *port, deadline)?),
             Address::Unix(path) => Stream::Unix(UnixStream::connect(path).map_err(|_| Failure::Io)?),
@@ -57,7 +84,10 @@ impl Conn {
             Stream::Unix(s) => s.set_nonblocking(true),
         };
         nonblocking.map_err(|_| Failure::Io)?;
-        let mut conn = Conn { stream, parser: Parser::new() };
+        let mut conn = Conn { stream, tls: None, parser: Parser::new() };
+        if target.tls {
+            conn.start_tls(target, tls.ok_or(Failure::Io)?, deadline)?;
+        }
         let setup = setup_commands(target);
         let replies = conn.call(&setup.get_packed_pipeline(), setup.len(), deadline)?;
         match replies.last() {
@@ -70,21 +100,39 @@ impl Conn {
         Ok(conn)
     }
 
+    fn start_tls(
+        &mut self,
+        target: &Target,
+        config: &Arc<ClientConfig>,
+        deadline: Instant,
+    ) -> Result<(), Failure> {
+        let Address::Tcp { host, .. } = &target.address else { return Err(Failure::Io) };
+        let name = ServerName::try_from(host.clone()).map_err(|_| Failure::Io)?;
+        let mut tls = ClientConnection::new(config.clone(), name).map_err(|_| Failure::Io)?;
+        let fd = self.fd();
+        let mut io = DeadlineIo { stream: &mut self.stream, fd, deadline, timed_out: false };
+        while tls.is_handshaking() {
+            if tls.complete_io(&mut io).is_err() {
+                return Err(if io.timed_out { Failure::Timeout } else { Failure::Io });
+            }
+        }
+        self.tls = Some(tls);
+        Ok(())
+    }
+
     /// Sends `packed` (one command or a pipeline) and reads `replies`
     /// replies, all by `deadline`. A server error reply is a reply.
     pub fn call(&mut self, packed: &[u8], replies: usize, deadline: Instant) -> Result<Vec<Value>, Failure> {
         let fd = self.fd();
-        let mut io = DeadlineIo { stream: &mut self.stream, fd, deadline, timed_out: false };
-        let sent = io.write_all(packed);
-        let mut values = Vec::with_capacity(replies);
-        let mut result = sent.map_err(|_| Failure::Io);
-        while result.is_ok() && values.len() < replies {
-            result = self.parser.parse_value(&mut io).map(|v| values.push(v)).map_err(|_| Failure::Protocol);
-        }
+        let Conn { stream, tls, parser } = self;
+        let mut io = DeadlineIo { stream, fd, deadline, timed_out: false };
+        let result = match tls {
+            Some(tls) => exchange(&mut rustls::Stream::new(tls, &mut io), parser, packed, replies),
+            None => exchange(&mut io, parser, packed, replies),
+        };
         match result {
-            Ok(()) => Ok(values),
             Err(_) if io.timed_out => Err(Failure::Timeout),
-            Err(failure) => Err(failure),
+            other => other,
         }
     }
 
@@ -94,6 +142,21 @@ impl Conn {
             Stream::Unix(s) => s.as_raw_fd(),
         }
     }
+}
+
+/// Writes `packed` and parses `replies` replies from `channel`.
+fn exchange(
+    channel: &mut (impl Read + io::Write),
+    parser: &mut Parser,
+    packed: &[u8],
+    replies: usize,
+) -> Result<Vec<Value>, Failure> {
+    channel.write_all(packed).and_then(|_| channel.flush()).map_err(|_| Failure::Io)?;
+    let mut values = Vec::with_capacity(replies);
+    while values.len() < replies {
+        values.push(parser.parse_value(&mut *channel).map_err(|_| Failure::Protocol)?);
+    }
+    Ok(values)
 }
 
 /// AUTH (with the ACL user if any), SELECT, then PING.

@@ -6,10 +6,12 @@ use std::time::{Duration, Instant};
 
 use super::breaker::{self, Breaker, Change};
 use super::commands::Outgoing;
-use super::conn::Conn;
+use super::conn::{self, Conn};
 use crate::observe::trace;
 use crate::store::config::RedisSettings;
 use crate::store::writer::Queue;
+use rustls::ClientConfig;
+use std::sync::Arc;
 
 /// Ready connections a process keeps for its lookups.
 pub(crate) const POOL_SIZE: usize = 2;
@@ -22,15 +24,19 @@ pub struct Shared {
     pub(super) breaker: Mutex<Breaker>,
     /// Writes waiting for the Redis thread.
     pub outbox: Queue<Outgoing>,
+    /// `rediss://`: the TLS client settings, made once.
+    pub tls: Option<Arc<ClientConfig>>,
 }
 
 impl Shared {
     pub fn new(settings: RedisSettings) -> Self {
+        let tls = if settings.target.tls { conn::tls_config(&settings.ca_certs) } else { None };
         Shared {
             settings,
             pool: Mutex::new(Vec::new()),
             breaker: Mutex::new(Breaker::new()),
             outbox: Queue::new(),
+            tls,
         }
     }
 

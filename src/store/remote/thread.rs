@@ -81,7 +81,7 @@ fn connect(shared: &Shared, backoff: &mut Backoff) -> Option<Conn> {
     if !backoff.ready(now) {
         return None;
     }
-    match Conn::open(&shared.settings.target, now + SETUP_TIMEOUT) {
+    match Conn::open(&shared.settings.target, shared.tls.as_ref(), now + SETUP_TIMEOUT) {
         Ok(conn) => {
             backoff.succeeded();
             Some(conn)

@@ -1,5 +1,6 @@
-//! Where the Redis tier is: `redis://[user[:password]@]host[:port][/db]`
-//! or `unix:///path[?db=N]`, parsed into a [`Target`].
+//! Where the Redis tier is: `redis://[user[:password]@]host[:port][/db]`,
+//! `rediss://…` (the same over TLS) or `unix:///path[?db=N]`, parsed into
+//! a [`Target`].
 //!
 //! A password may sit in the URL; it is kept in a [`Secret`], whose
 //! `Debug` prints nothing of it, and no error message here repeats the
@@ -39,6 +40,8 @@ pub enum Address {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub address: Address,
+    /// `rediss://`: TLS, the server's certificate checked against its host.
+    pub tls: bool,
     pub db: i64,
     pub user: Option<String>,
     pub password: Option<Secret>,
@@ -48,10 +51,11 @@ impl fmt::Display for Target {
     /// Address and database only: what a log line may show.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.address {
-            Address::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}/{}", self.db),
-            Address::Tcp { host, port } => write!(f, "{host}:{port}/{}", self.db),
-            Address::Unix(path) => write!(f, "{}?db={}", path.display(), self.db),
+            Address::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}/{}", self.db)?,
+            Address::Tcp { host, port } => write!(f, "{host}:{port}/{}", self.db)?,
+            Address::Unix(path) => write!(f, "{}?db={}", path.display(), self.db)?,
         }
+        if self.tls { f.write_str(" (TLS)") } else { Ok(()) }
     }
 }
 
@@ -63,10 +67,13 @@ pub fn parse(url: &str) -> Result<Target, String> {
     if let Some(rest) = url.strip_prefix("redis://") {
         return parse_tcp(rest);
     }
+    if let Some(rest) = url.strip_prefix("rediss://") {
+        return parse_tcp(rest).map(|target| Target { tls: true, ..target });
+    }
     if let Some(rest) = url.strip_prefix("unix://") {
         return parse_unix(rest);
     }
-    Err("expected redis://host[:port][/db] or unix:///path".into())
+    Err("expected redis://host[:port][/db], rediss://… or unix:///path".into())
 }
 
 fn parse_tcp(rest: &str) -> Result<Target, String> {
@@ -80,7 +87,7 @@ fn parse_tcp(rest: &str) -> Result<Target, String> {
         None => (hostpart, 0),
     };
     let (host, port) = host_port(authority)?;
-    Ok(Target { address: Address::Tcp { host, port }, db, user, password })
+    Ok(Target { address: Address::Tcp { host, port }, tls: false, db, user, password })
 }
 
 /// `user:password`, `:password` or `user`, percent-decoded.
@@ -136,7 +143,7 @@ fn parse_unix(rest: &str) -> Result<Target, String> {
         None => 0,
         Some(q) => parse_db(q.strip_prefix("db=").ok_or("the only query a unix URL takes is ?db=N")?)?,
     };
-    Ok(Target { address: Address::Unix(PathBuf::from(path)), db, user: None, password: None })
+    Ok(Target { address: Address::Unix(PathBuf::from(path)), tls: false, db, user: None, password: None })
 }
 
 fn parse_db(text: &str) -> Result<i64, String> {

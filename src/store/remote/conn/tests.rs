@@ -29,6 +29,7 @@ fn fake(answers: Vec<Option<&'static [u8]>>) -> (Target, JoinHandle<()>) {
     });
     let target = Target {
         address: Address::Tcp { host: "127.0.0.1".into(), port },
+        tls: false,
         db: 0,
         user: None,
         password: None,
@@ -44,7 +45,7 @@ fn soon(ms: u64) -> Instant {
 fn a_server_that_never_answers_is_no_connection() {
     let (target, server) = fake(vec![None]);
     let started = Instant::now();
-    assert_eq!(Conn::open(&target, soon(50)).err(), Some(Failure::Timeout));
+    assert_eq!(Conn::open(&target, None, soon(50)).err(), Some(Failure::Timeout));
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(50) && took < Duration::from_millis(500), "{took:?}");
     server.join().unwrap();
@@ -53,7 +54,7 @@ fn a_server_that_never_answers_is_no_connection() {
 #[test]
 fn a_call_gives_up_at_its_deadline_to_the_millisecond() {
     let (target, server) = fake(vec![Some(b"+PONG\r\n"), None]);
-    let mut conn = Conn::open(&target, soon(1000)).unwrap();
+    let mut conn = Conn::open(&target, None, soon(1000)).unwrap();
     let started = Instant::now();
     let got = conn.call(&redis::cmd("GET").arg("k").get_packed_command(), 1, soon(2));
     let took = started.elapsed();
@@ -68,13 +69,13 @@ fn a_call_gives_up_at_its_deadline_to_the_millisecond() {
 #[test]
 fn garbage_is_a_protocol_failure_and_a_huge_length_a_timeout() {
     let (target, server) = fake(vec![Some(b"+PONG\r\n"), Some(b"!!! not resp at all\r\n")]);
-    let mut conn = Conn::open(&target, soon(1000)).unwrap();
+    let mut conn = Conn::open(&target, None, soon(1000)).unwrap();
     let got = conn.call(&redis::cmd("GET").arg("k").get_packed_command(), 1, soon(200));
     assert_eq!(got.err(), Some(Failure::Protocol));
     server.join().unwrap();
 
     let (target, server) = fake(vec![Some(b"+PONG\r\n"), Some(b"$999999999999\r\nabc")]);
-    let mut conn = Conn::open(&target, soon(1000)).unwrap();
+    let mut conn = Conn::open(&target, None, soon(1000)).unwrap();
     let got = conn.call(&redis::cmd("GET").arg("k").get_packed_command(), 1, soon(20));
     assert_eq!(got.err(), Some(Failure::Timeout));
     drop(conn);
@@ -86,16 +87,17 @@ fn setup_sends_auth_and_select_and_refuses_an_error_or_a_wrong_pong() {
     let (mut target, server) = fake(vec![Some(b"-WRONGPASS invalid\r\n+OK\r\n+PONG\r\n")]);
     target.password = Some(crate::store::remote::url::Secret::new("pw".into()));
     target.db = 2;
-    assert_eq!(Conn::open(&target, soon(1000)).err(), Some(Failure::Server));
+    assert_eq!(Conn::open(&target, None, soon(1000)).err(), Some(Failure::Server));
     server.join().unwrap();
     let (target, server) = fake(vec![Some(b"+PANG\r\n")]);
-    assert_eq!(Conn::open(&target, soon(1000)).err(), Some(Failure::Protocol));
+    assert_eq!(Conn::open(&target, None, soon(1000)).err(), Some(Failure::Protocol));
     server.join().unwrap();
     let refused = Target {
         address: Address::Unix("/nonexistent/redis.sock".into()),
+        tls: false,
         db: 0,
         user: None,
         password: None,
     };
-    assert_eq!(Conn::open(&refused, soon(100)).err(), Some(Failure::Io));
+    assert_eq!(Conn::open(&refused, None, soon(100)).err(), Some(Failure::Io));
 }

@@ -10,7 +10,7 @@ fn tcp(host: &str, port: u16) -> Address {
 #[test]
 fn host_port_and_database_with_their_defaults() {
     let t = parse("redis://127.0.0.1").unwrap();
-    assert_eq!(t, Target { address: tcp("127.0.0.1", 6379), db: 0, user: None, password: None });
+    assert_eq!(t, Target { address: tcp("127.0.0.1", 6379), tls: false, db: 0, user: None, password: None });
     let t = parse("redis://cache.internal:7000/3").unwrap();
     assert_eq!((t.address, t.db), (tcp("cache.internal", 7000), 3));
     let t = parse("redis://[::1]:6380/").unwrap();
@@ -75,4 +75,13 @@ fn a_password_appears_in_no_message_and_no_debug_output() {
     assert!(!format!("{t:?}").contains(secret));
     assert!(!t.to_string().contains(secret));
     assert_eq!(t.to_string(), "h:6379/0");
+}
+
+#[test]
+fn rediss_is_the_same_over_tls() {
+    let t = parse("rediss://u:pw@cache.internal:6380/1").unwrap();
+    assert!(t.tls);
+    assert_eq!((t.address, t.db, t.user.as_deref()), (tcp("cache.internal", 6380), 1, Some("u")));
+    assert!(!parse("redis://h").unwrap().tls && !parse("unix:///r.sock").unwrap().tls);
+    assert_eq!(parse("rediss://h").unwrap().to_string(), "h:6379/0 (TLS)");
 }

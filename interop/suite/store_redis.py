@@ -22,7 +22,8 @@ import time
 
 from . import config as cfg
 from .files import read_text
-from .procs import wait_until
+from . import store_proofs as proofs
+from .procs import tool, wait_until
 from .redis_tools import Fake, Redis, client_ctx, handshake, percentile, tls_pki
 from .report import R
 from .store import DOMAIN, SESSCB, metrics_totals, start, store_env
@@ -456,6 +457,85 @@ def over_tls():
         redis.stop()
 
 
+VALGRIND = ("-q", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
+            "--show-leak-kinds=definite,indirect")
+
+
+def new_key(redis, before):
+    """The one key written since `before` (a set), once it is there."""
+    wait_until(lambda: len(set(redis.keys()) - before) >= 1, 3)
+    new = sorted(set(redis.keys()) - before)
+    return new[0] if new else None
+
+
+def under_valgrind(redis):
+    """Host B under valgrind reads through Redis: an authentic entry
+    resumes, a bit-flipped one is refused (auth_fail); B serves its 4
+    connections and exits with no valgrind report."""
+    d = cfg.FX.rundir("redis-valgrind")
+    redis.call("FLUSHALL")
+    slow = {"SESSCB_STORE_TIMEOUT_MS": "1000"}  # everything is ~30x slower under valgrind
+    a, port_a, ok_a = proofs.start(d, "host-a", host_env(d, "a", redis.url(), slow), [])
+    b, port_b, ok_b = proofs.start(d, "host-b", host_env(d, "b", redis.url(), slow), ["-naccept", "4"],
+                                   wrapper=[tool("valgrind")] + list(VALGRIND), timeout=60)
+    ctx, got, rc = client_ctx("1.2"), [], None
+    try:
+        if ok_a and ok_b:
+            got.append(handshake(ctx, port_b)[0])  # B connects to Redis
+            time.sleep(2)
+            before = set(redis.keys())
+            good = handshake(ctx, port_a)[1]
+            before.add(new_key(redis, before))
+            bad = handshake(ctx, port_a)[1]
+            key = new_key(redis, before)
+            value = bytearray(redis.call("GET", key)) if key else bytearray(b"x")
+            value[len(value) // 2] ^= 0x01
+            redis.call("SET", key or "none", bytes(value), "KEEPTTL")
+            got += [handshake(ctx, port_b, good)[0], handshake(ctx, port_b, bad)[0], handshake(ctx, port_b)[0]]
+            rc = b.wait(120)
+    finally:
+        proofs.stop_all([a, b])
+    lines = proofs.VALGRIND_LINE_RE.findall(read_text(b.err_path))
+    # B's trace, not its metrics: its last interval is not written as it exits.
+    fails = read_text(b.trace).count('"op":"get","outcome":"auth_fail"')
+    R.check("store redis valgrind: B resumes the authentic entry, refuses the flipped one, exits clean",
+            got == [False, True, False, False] and rc == 0 and not lines and fails == 1,
+            "handshakes %r, exit %s, %d valgrind lines, auth_fail %d (see %s)" % (got, rc, len(lines), fails, b.err_path))
+
+
+def from_openssl_111(redis):
+    """Sessions a 1.1.1w host stored in Redis are refused by a 3.0 host
+    (incompatible), never resumed."""
+    d = cfg.FX.rundir("redis-111-to-30")
+    if not os.path.exists(proofs.openssl_build("1.1.1w")[0]):
+        R.check("store redis 1.1.1w -> 3.0: OpenSSL 1.1.1w built", False, "run `make openssl111`")
+        return
+    env_a, env_b = host_env(d, "a", redis.url(), PATIENT), host_env(d, "b", redis.url(), PATIENT)
+    a, port_a, ok_a = proofs.start(d, "host-a", env_a, [], build="1.1.1w")
+    b, port_b, ok_b = proofs.start(d, "host-b", env_b, [])
+    ctx, resumed, made = client_ctx("1.2"), 0, 0
+    try:
+        if ok_a and ok_b and handshake(ctx, port_a)[0] is False and handshake(ctx, port_b)[0] is False:
+            time.sleep(0.3)
+            for i in range(SESSIONS):
+                sess = made_on_a(ctx, _Pair(d, port_a), 1 + i + 1)
+                made += sess is not None
+                resumed += handshake(ctx, port_b, sess)[0] is True if sess else 0
+            wait_until(lambda: lookups(d, "b", "incompatible") >= SESSIONS, 3)
+    finally:
+        proofs.stop_all([a, b])
+    bad = lookups(d, "b", "incompatible")
+    R.check("store redis 1.1.1w -> 3.0: %d sessions a 1.1.1w host stored, 0 resumed by 3.0, each incompatible" % SESSIONS,
+            made == SESSIONS and resumed == 0 and bad == SESSIONS, "made %d, resumed %d, incompatible %d" % (made, resumed, bad))
+
+
+class _Pair:
+    """What made_on_a needs of a pair of hosts: A's port and the run dir."""
+
+    def __init__(self, d, port_a):
+        self.d, self.port_a = d, port_a
+
+
 def test_store_redis():
     if not os.access(SESSCB, os.X_OK):
         R.check("store-redis: %s built" % SESSCB, False, "run `make lib`")
@@ -476,6 +556,8 @@ def test_store_redis():
         single_use(redis, "1.2", 5, 2)
         for how, change in TAMPERING:
             tampered(redis, how, change)
+        from_openssl_111(redis)
+        under_valgrind(redis)
         no_keyring(redis)
         stopped_redis(redis)
         free = Fake("silent")

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 // How many counters there are.
-#define COUNT 25
+#define COUNT 26
 
 // Writes a process may have queued; more are dropped (counted). At 100k
 // new sessions a second the thread drains it every few milliseconds.
@@ -131,6 +131,8 @@ struct sesscb_stats {
   uint64_t store_stores_remote_ok;
   // Writes Redis failed or that could not be sent.
   uint64_t store_stores_remote_error;
+  // Lookups over the per-process cap on Redis lookups a second (a miss).
+  uint64_t store_lookups_rate_limited;
 };
 
 

@@ -536,6 +536,31 @@ class _Pair:
         self.d, self.port_a = d, port_a
 
 
+def rate_limited(redis):
+    """SESSCB_STORE_REDIS_LOOKUPS_PER_SECOND=2: B makes at most two Redis
+    lookups a second; the others are misses counted as rate_limited, and
+    every handshake completes."""
+    d = cfg.FX.rundir("redis-rate-limited")
+    hosts = Hosts(d, redis.url(), dict(PATIENT, SESSCB_STORE_REDIS_LOOKUPS_PER_SECOND="2"))
+    ctx, sessions, results = client_ctx("1.2"), [], []
+    try:
+        if hosts.ok and hosts.warm("1.2"):
+            for i in range(8):
+                sessions.append(made_on_a(ctx, hosts, 1 + i + 1))
+            t0 = time.monotonic()
+            results = [handshake(ctx, hosts.port_b, s)[0] for s in sessions]
+            took = time.monotonic() - t0
+            wait_until(lambda: lookups(d, "b", "rate_limited") + lookups(d, "b", "remote_hit") >= 8, 3)
+    finally:
+        hosts.stop()
+    hits, limited = lookups(d, "b", "remote_hit"), lookups(d, "b", "rate_limited")
+    # The 8 offers span at most 2 wall-clock seconds (checked): at most 4 calls.
+    R.check("store redis lookup cap 2/s: 8 offers within 2 s, at most 4 reach Redis, the rest rate_limited",
+            len(results) == 8 and None not in results and took < 1 and 1 <= hits <= 4 and
+            hits == results.count(True) and hits + limited == 8,
+            "resumed %r, remote_hit %d, rate_limited %d" % (results, hits, limited))
+
+
 def test_store_redis():
     if not os.access(SESSCB, os.X_OK):
         R.check("store-redis: %s built" % SESSCB, False, "run `make lib`")
@@ -557,6 +582,7 @@ def test_store_redis():
         for how, change in TAMPERING:
             tampered(redis, how, change)
         from_openssl_111(redis)
+        rate_limited(redis)
         under_valgrind(redis)
         no_keyring(redis)
         stopped_redis(redis)

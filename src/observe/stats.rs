@@ -114,6 +114,8 @@ pub struct sesscb_stats {
     pub store_stores_remote_ok: u64,
     /// Writes Redis failed or that could not be sent.
     pub store_stores_remote_error: u64,
+    /// Lookups over the per-process cap on Redis lookups a second (a miss).
+    pub store_lookups_rate_limited: u64,
 }
 
 /// Atomic counters: for events of shared trampolines, for retired slots,
@@ -324,7 +326,7 @@ mod tests {
         let snap = sesscb_stats {
             store_lookups_app_hit: 9,
             store_evictions: 11,
-            store_stores_remote_error: 13,
+            store_lookups_rate_limited: 13,
             ..Default::default()
         };
         let mut buf = [0u8; 512];
@@ -335,9 +337,9 @@ mod tests {
         let at = |field: usize| u64::from_ne_bytes(buf[field..field + 8].try_into().unwrap());
         assert_eq!(at(std::mem::offset_of!(sesscb_stats, store_lookups_app_hit)), 9);
         assert_eq!(at(std::mem::offset_of!(sesscb_stats, store_evictions)), 11);
-        assert_eq!(at(std::mem::offset_of!(sesscb_stats, store_stores_remote_error)), 13);
+        assert_eq!(at(std::mem::offset_of!(sesscb_stats, store_lookups_rate_limited)), 13);
         assert_eq!(
-            std::mem::offset_of!(sesscb_stats, store_stores_remote_error) + 8,
+            std::mem::offset_of!(sesscb_stats, store_lookups_rate_limited) + 8,
             size as usize,
             "the Redis fields come last, after evictions (growth rule)"
         );

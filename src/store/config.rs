@@ -50,6 +50,9 @@ pub struct RedisSettings {
     /// `rediss://`: the certificates a server's chain must end in
     /// (`SESSCB_STORE_REDIS_CA_FILE`, else the system bundle); empty without TLS.
     pub ca_certs: Vec<CertificateDer<'static>>,
+    /// Redis lookups a process may make each second; 0: no cap
+    /// (`SESSCB_STORE_REDIS_LOOKUPS_PER_SECOND`).
+    pub lookups_per_second: u64,
 }
 
 impl Backend {
@@ -188,7 +191,10 @@ fn backend(
         true => ca_file(Path::new(&non_empty(var(CA_FILE)).unwrap_or_else(|| SYSTEM_CA_FILE.into())))?,
         false => Vec::new(),
     };
-    Ok(Some(Backend::Redis(RedisSettings { target, with_local, timeout, single_use_tls13, ca_certs })))
+    let lookups_per_second = parse_or(var, "SESSCB_STORE_REDIS_LOOKUPS_PER_SECOND", 0, parse_count)?;
+    let settings =
+        RedisSettings { target, with_local, timeout, single_use_tls13, ca_certs, lookups_per_second };
+    Ok(Some(Backend::Redis(settings)))
 }
 
 /// The password in `path`: its first line (a trailing newline is not part
@@ -232,6 +238,11 @@ fn parse_single_use(text: &str) -> Result<bool, String> {
             Err(format!("'{}' is not off or tls13 (TLS 1.2 ids are never single use)", printable(other)))
         }
     }
+}
+
+/// A whole number (0 allowed).
+fn parse_count(text: &str) -> Result<u64, String> {
+    text.parse::<u64>().map_err(|_| format!("'{}' is not a whole number", printable(text)))
 }
 
 /// Whole milliseconds, 1 to 1000: a lookup deadline longer than a second

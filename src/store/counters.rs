@@ -84,12 +84,14 @@ pub struct Counters {
     pub stores_remote_ok: AtomicU64,
     /// Writes Redis failed or could not be sent.
     pub stores_remote_error: AtomicU64,
+    /// Over the per-process cap on Redis lookups a second: not called.
+    pub lookups_rate_limited: AtomicU64,
     /// Entries this process's writes evicted from the embedded tier.
     pub evictions: AtomicU64,
 }
 
 /// How many counters there are.
-pub const COUNT: usize = 25;
+pub const COUNT: usize = 26;
 
 pub static COUNTERS: Counters = Counters::new();
 
@@ -123,6 +125,7 @@ impl Counters {
             lookups_unavailable: AtomicU64::new(0),
             stores_remote_ok: AtomicU64::new(0),
             stores_remote_error: AtomicU64::new(0),
+            lookups_rate_limited: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
         }
     }
@@ -156,6 +159,7 @@ impl Counters {
             (Lookups, "unavailable", &self.lookups_unavailable),
             (Stores, "remote_ok", &self.stores_remote_ok),
             (Stores, "remote_error", &self.stores_remote_error),
+            (Lookups, "rate_limited", &self.lookups_rate_limited),
             (Evictions, "evicted", &self.evictions),
         ]
     }
@@ -221,7 +225,7 @@ extern "C" fn reset_in_child() {
 /// Writes this process's counters into the `store_` fields of a
 /// `sesscb_stats` view (process totals; a ctx's view keeps zeros).
 pub(crate) fn fill_stats(view: &mut sesscb_stats) {
-    let [a, b, c, d, e, f, g, h, i, j, k, l, qd, m, n, rl, re, rh, to, bo, rerr, un, rok, rse, o] =
+    let [a, b, c, d, e, f, g, h, i, j, k, l, qd, m, n, rl, re, rh, to, bo, rerr, un, rok, rse, lrl, o] =
         COUNTERS.snapshot();
     view.store_lookups_app_hit = a;
     view.store_lookups_local_hit = b;
@@ -248,6 +252,7 @@ pub(crate) fn fill_stats(view: &mut sesscb_stats) {
     view.store_lookups_unavailable = un;
     view.store_stores_remote_ok = rok;
     view.store_stores_remote_error = rse;
+    view.store_lookups_rate_limited = lrl;
 }
 
 #[cfg(test)]

@@ -269,7 +269,7 @@ fn remote_lookup(
     keys: &[StoreKey],
     now: u64,
 ) -> Option<*mut SslSession> {
-    let (counter, label) = match remote.fetch(keys) {
+    let (counter, label) = match remote.fetch(keys, now) {
         Fetched::Hit { index, value, taken } => {
             let store_key = &keys[index];
             let hit = (&COUNTERS.lookups_remote_hit, "remote_hit");
@@ -285,6 +285,7 @@ fn remote_lookup(
         Fetched::Error => (&COUNTERS.lookups_remote_error, "remote_error"),
         Fetched::BreakerOpen => (&COUNTERS.lookups_breaker_open, "breaker_open"),
         Fetched::Unavailable => (&COUNTERS.lookups_unavailable, "unavailable"),
+        Fetched::RateLimited => (&COUNTERS.lookups_rate_limited, "rate_limited"),
     };
     outcome("get", counter, label, None);
     None

@@ -138,6 +138,9 @@ fn redis_backends_with_a_keyring() {
     assert!(!r.with_local);
     assert_eq!(r.timeout, Duration::from_millis(2));
     assert!(!r.single_use_tls13);
+    assert_eq!(r.lookups_per_second, 0, "no cap unless asked");
+    let capped = [("SESSCB_STORE", "redis://h"), RING, ("SESSCB_STORE_REDIS_LOOKUPS_PER_SECOND", "500")];
+    assert_eq!(redis_settings(&capped).lookups_per_second, 500);
     assert!(
         redis_settings(&[("SESSCB_STORE", "redis://h"), RING, ("SESSCB_STORE_SINGLE_USE", "tls13")])
             .single_use_tls13

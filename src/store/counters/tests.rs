@@ -41,6 +41,7 @@ fn the_design_outcomes_have_their_names() {
         "lookups.unavailable",
         "stores.remote_ok",
         "stores.remote_error",
+        "lookups.rate_limited",
     ] {
         assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
     }
@@ -81,6 +82,7 @@ fn fill_stats_puts_each_counter_in_its_own_field() {
         view.store_lookups_unavailable,
         view.store_stores_remote_ok,
         view.store_stores_remote_error,
+        view.store_lookups_rate_limited,
         view.store_evictions,
     ];
     for (i, (got, before)) in got.iter().zip(before).enumerate() {

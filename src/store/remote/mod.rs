@@ -54,6 +54,8 @@ pub enum Fetched {
     BreakerOpen,
     /// No ready connection (Redis down, or not yet connected).
     Unavailable,
+    /// Over this second's lookup budget: Redis was not called.
+    RateLimited,
 }
 
 /// The Redis tier of one process.
@@ -86,9 +88,13 @@ impl Remote {
         self.shared.settings.single_use_tls13
     }
 
-    /// Looks `keys` up, within the deadline, if the breaker allows.
-    pub fn fetch(&self, keys: &[StoreKey]) -> Fetched {
+    /// Looks `keys` up, within the deadline, if the budget (wall-clock
+    /// second `now`) and the breaker allow.
+    pub fn fetch(&self, keys: &[StoreKey], now: u64) -> Fetched {
         self.ensure_thread();
+        if self.shared.budget.as_ref().is_some_and(|budget| !budget.admit(now)) {
+            return Fetched::RateLimited;
+        }
         let admit = locked(&self.shared.breaker).admit(Instant::now());
         if admit == Admit::Refuse {
             return Fetched::BreakerOpen;

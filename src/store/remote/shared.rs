@@ -9,6 +9,7 @@ use super::commands::Outgoing;
 use super::conn::{self, Conn};
 use crate::observe::trace;
 use crate::store::config::RedisSettings;
+use crate::store::ratelimit::PerSecond;
 use crate::store::writer::Queue;
 use rustls::ClientConfig;
 use std::sync::Arc;
@@ -26,17 +27,21 @@ pub struct Shared {
     pub outbox: Queue<Outgoing>,
     /// `rediss://`: the TLS client settings, made once.
     pub tls: Option<Arc<ClientConfig>>,
+    /// The cap on lookups a second, if any.
+    pub budget: Option<PerSecond>,
 }
 
 impl Shared {
     pub fn new(settings: RedisSettings) -> Self {
         let tls = if settings.target.tls { conn::tls_config(&settings.ca_certs) } else { None };
+        let budget = (settings.lookups_per_second > 0).then(|| PerSecond::new(settings.lookups_per_second));
         Shared {
             settings,
             pool: Mutex::new(Vec::new()),
             breaker: Mutex::new(Breaker::new()),
             outbox: Queue::new(),
             tls,
+            budget,
         }
     }
 

@@ -177,7 +177,12 @@ def handshake(ctx, port, session=None):
                 s.sendall(b"GET / HTTP/1.0\r\n\r\n")
                 while s.recv(65536):
                     pass
-                return s.session_reused, s.session, took
+                reused, session = s.session_reused, s.session
+                try:
+                    s.unwrap()  # close_notify: a server that waits for it keeps the session
+                except (OSError, ssl.SSLError):
+                    pass
+                return reused, session, took
     except (OSError, ssl.SSLError):
         return None, None, time.perf_counter() - t0
 

@@ -23,7 +23,7 @@ import time
 from . import config as cfg
 from .files import read_text
 from . import store_proofs as proofs
-from .procs import tool, wait_until
+from .procs import Proc, free_port, tool, wait_until
 from .redis_tools import Fake, Redis, client_ctx, handshake, percentile, tls_pki
 from .report import R
 from .store import DOMAIN, SESSCB, metrics_totals, start, store_env
@@ -561,6 +561,55 @@ def rate_limited(redis):
             "resumed %r, remote_hit %d, rate_limited %d" % (results, hits, limited))
 
 
+def outcomes_by_pid(trace):
+    """{pid: [get outcomes, in order]} from a SESSCB_LOG file."""
+    out = {}
+    for line in read_text(trace).splitlines():
+        if '"op":"get"' in line:
+            ev = json.loads(line)
+            out.setdefault(ev["pid"], []).append(ev["outcome"])
+    return out
+
+
+def forked(redis):
+    """A Python server that has its Redis connections forks (Python's own
+    session id context: its sessions resume only on Python servers). The
+    child's first lookup finds no connection (it never uses the ones it
+    inherited), then it resumes the parent's session through connections of
+    its own, and the parent resumes the child's through its own (a reply
+    read by the wrong process would fail authentication)."""
+    d = cfg.FX.rundir("redis-fork")
+    env = host_env(d, "py", redis.url(), PATIENT)
+    port_p, port_c = free_port(), free_port()
+    argv = [cfg.PYTHON, os.path.join(cfg.HERE, "pyforked.py"), os.path.join(d, "pki/a.test.crt"),
+            os.path.join(d, "pki/a.test.key"), str(port_p), str(port_c), "3"]
+    out = os.path.join(d, "pyforked.out")
+    py = Proc("pyforked", argv, env, out, os.path.join(d, "pyforked.err"))
+    ctx, got = client_ctx("1.2"), []
+    try:
+        if wait_until(lambda: "LISTEN" in read_text(out), 10):
+            handshake(ctx, port_p)  # the parent's store and Redis connections start; then it forks
+            wait_until(lambda: "CHILD" in read_text(out), 10)
+            reused, from_parent, _ = handshake(ctx, port_p)
+            time.sleep(0.3)  # the parent's thread writes it
+            reused_c, from_child, _ = handshake(ctx, port_c, from_parent)
+            got += [reused, reused_c]
+            time.sleep(0.5)  # the child's thread connects and writes its session
+            got += [handshake(ctx, port_c, from_parent)[0], handshake(ctx, port_p, from_child)[0]]
+            handshake(ctx, port_c)
+            handshake(ctx, port_p)
+            py.wait(20)
+    finally:
+        py.stop(signal.SIGTERM, 5)
+    by_pid = outcomes_by_pid(env["SESSCB_LOG"])
+    parent, child = py.p.pid, next((p for p in by_pid if p != py.p.pid), None)
+    R.check("store redis fork: the child's first lookup finds no connection, then the child and the parent "
+            "resume each other's sessions through their own connections",
+            got == [False, False, True, True] and by_pid.get(child) == ["unavailable", "remote_hit"] and
+            by_pid.get(parent) == ["remote_hit"],
+            "handshakes %r, get outcomes by pid %r (parent %d)" % (got, by_pid, parent))
+
+
 def test_store_redis():
     if not os.access(SESSCB, os.X_OK):
         R.check("store-redis: %s built" % SESSCB, False, "run `make lib`")
@@ -583,6 +632,7 @@ def test_store_redis():
             tampered(redis, how, change)
         from_openssl_111(redis)
         rate_limited(redis)
+        forked(redis)
         under_valgrind(redis)
         no_keyring(redis)
         stopped_redis(redis)

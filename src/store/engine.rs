@@ -89,8 +89,9 @@ pub struct Runtime {
     /// The embedded tier: entries unless the backend is Redis alone, and
     /// always the host-wide counter totals.
     pub tier: Tier,
-    /// Writes waiting for the store's thread.
-    pub writes: Queue,
+    /// Writes waiting for the store's thread (shared with it, so that it
+    /// holds no `Runtime` while it waits: see `flusher::write_queued`).
+    pub writes: Arc<Queue>,
     /// The Redis tier, this process's own (a forked child makes its own).
     pub remote: Option<Remote>,
     keys: ForkAwareLock,
@@ -124,6 +125,9 @@ pub fn runtime() -> Option<Arc<Runtime>> {
         // environment, and dropping it closes only this process's copy.
         _ => {}
     }
+    // Dropped before starting anew: heed refuses to open an environment
+    // whose path is still open (registered) in this process.
+    *current = None;
     *current = Some(start(config, pid).map(Arc::new).map_err(|why| {
         report(&format!("store off in process {pid}: {why}"));
         pid
@@ -158,7 +162,7 @@ fn start(config: &'static Config, pid: u32) -> Result<Runtime, String> {
         pid,
         config,
         tier,
-        writes: Queue::new(),
+        writes: Arc::new(Queue::new()),
         remote: match &config.backend {
             Backend::Redis(settings) => Some(Remote::new(settings.clone())),
             Backend::Local => None,

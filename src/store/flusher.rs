@@ -75,12 +75,17 @@ fn run(interval: Duration) {
 
 /// Applies what handshakes queue until `deadline`, a batch per wake-up.
 fn write_queued(deadline: Instant) {
-    let Some(rt) = engine::runtime() else {
+    let Some(queue) = engine::runtime().map(|rt| rt.writes.clone()) else {
         std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
         return;
     };
-    let writes = rt.writes.take(deadline);
-    writer::apply(&rt.tier, &writes, engine::unix_now());
+    // No `Runtime` is held while waiting: a child forked meanwhile must be
+    // able to drop its inherited copy, whose LMDB environment (registered
+    // by path in heed) it could otherwise not open anew.
+    let writes = queue.take(deadline);
+    if let Some(rt) = engine::runtime() {
+        writer::apply(&rt.tier, &writes, engine::unix_now());
+    }
 }
 
 /// Registers, once, an exit handler that writes what is still queued: a

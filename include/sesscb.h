@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 // How many counters there are.
-#define COUNT 25
+#define COUNT 33
 
 // Writes a process may have queued; more are dropped (counted). At 100k
 // new sessions a second the thread drains it every few milliseconds.
@@ -142,6 +142,22 @@ struct sesscb_stats {
   uint64_t tickets_app_keys;
   // Ctxs or ticket operations left with OpenSSL's own keys.
   uint64_t tickets_fallback;
+  // Lookups Redis answered with a live session.
+  uint64_t store_lookups_remote_hit;
+  // Redis lookups past `SESSCB_STORE_TIMEOUT_MS` (a miss).
+  uint64_t store_lookups_timeout;
+  // Lookups that skipped Redis because its breaker was open (a miss).
+  uint64_t store_lookups_breaker_open;
+  // Redis lookups that failed: I/O, protocol or server error (a miss).
+  uint64_t store_lookups_remote_error;
+  // Lookups that found no established Redis connection (a miss).
+  uint64_t store_lookups_unavailable;
+  // Writes Redis applied.
+  uint64_t store_stores_remote_ok;
+  // Writes Redis failed or that could not be sent.
+  uint64_t store_stores_remote_error;
+  // Lookups over the per-process cap on Redis lookups a second (a miss).
+  uint64_t store_lookups_rate_limited;
 };
 
 // The legacy ticket key callback's prototype.

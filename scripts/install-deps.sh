@@ -45,6 +45,7 @@ DEPS_SERVERS=(
     "haproxy          cmd:haproxy"
     "stunnel4         cmd:stunnel4"
     "apache2          cmd:apache2"
+    "redis-server     cmd:redis-server cmd:redis-cli"   # the store's Redis tier (interop store-redis)
 )
 ALL_DEPS=("${DEPS_BUILD[@]}" "${DEPS_TOOLS[@]}" "${DEPS_SERVERS[@]}")
 # ---------------------------------------------------------------------------

@@ -114,6 +114,22 @@ pub struct sesscb_stats {
     pub tickets_app_keys: u64,
     /// Ctxs or ticket operations left with OpenSSL's own keys.
     pub tickets_fallback: u64,
+    /// Lookups Redis answered with a live session.
+    pub store_lookups_remote_hit: u64,
+    /// Redis lookups past `SESSCB_STORE_TIMEOUT_MS` (a miss).
+    pub store_lookups_timeout: u64,
+    /// Lookups that skipped Redis because its breaker was open (a miss).
+    pub store_lookups_breaker_open: u64,
+    /// Redis lookups that failed: I/O, protocol or server error (a miss).
+    pub store_lookups_remote_error: u64,
+    /// Lookups that found no established Redis connection (a miss).
+    pub store_lookups_unavailable: u64,
+    /// Writes Redis applied.
+    pub store_stores_remote_ok: u64,
+    /// Writes Redis failed or that could not be sent.
+    pub store_stores_remote_error: u64,
+    /// Lookups over the per-process cap on Redis lookups a second (a miss).
+    pub store_lookups_rate_limited: u64,
 }
 
 /// Atomic counters: for events of shared trampolines, for retired slots,
@@ -325,6 +341,7 @@ mod tests {
             store_lookups_app_hit: 9,
             store_evictions: 11,
             tickets_fallback: 13,
+            store_lookups_rate_limited: 15,
             ..Default::default()
         };
         let mut buf = [0u8; 512];
@@ -336,15 +353,21 @@ mod tests {
         assert_eq!(at(std::mem::offset_of!(sesscb_stats, store_lookups_app_hit)), 9);
         assert_eq!(at(std::mem::offset_of!(sesscb_stats, store_evictions)), 11);
         assert_eq!(at(std::mem::offset_of!(sesscb_stats, tickets_fallback)), 13);
+        assert_eq!(at(std::mem::offset_of!(sesscb_stats, store_lookups_rate_limited)), 15);
         assert_eq!(
             std::mem::offset_of!(sesscb_stats, tickets_issued),
             std::mem::offset_of!(sesscb_stats, store_evictions) + 8,
             "the ticket fields follow the store's"
         );
         assert_eq!(
+            std::mem::offset_of!(sesscb_stats, store_lookups_remote_hit),
             std::mem::offset_of!(sesscb_stats, tickets_fallback) + 8,
+            "the Redis fields follow the tickets'"
+        );
+        assert_eq!(
+            std::mem::offset_of!(sesscb_stats, store_lookups_rate_limited) + 8,
             size as usize,
-            "tickets_fallback is last"
+            "store_lookups_rate_limited is last (growth rule)"
         );
     }
 

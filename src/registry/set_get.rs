@@ -151,20 +151,20 @@ unsafe fn application_pointer(
     if real == 0 {
         return 0;
     }
-    if let Some(slot) = slots::find(ctx) {
-        if real == trampolines.address(kind, slot) {
-            return slots::get(slot).callback(kind);
-        }
+    if let Some(slot) = slots::find(ctx)
+        && real == trampolines.address(kind, slot)
+    {
+        return slots::get(slot).callback(kind);
     }
     if let Some(j) = trampolines.shared_index_of(kind, real) {
         return shared::function(kind, j);
     }
     // A ctx being freed, asked from an ex_data free function that runs
     // after sesscb's released its slot (see `freed`).
-    if let Some((slot, callbacks)) = freed::lookup(ctx) {
-        if real == trampolines.address(kind, slot) {
-            return callbacks[kind.index()];
-        }
+    if let Some((slot, callbacks)) = freed::lookup(ctx)
+        && real == trampolines.address(kind, slot)
+    {
+        return callbacks[kind.index()];
     }
     // Set directly (pool full), or by someone who bypassed sesscb.
     real

@@ -7,9 +7,13 @@
 //! none, because the operator believes it works.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::lifetime::Limits;
+use super::remote::url::{self, Secret, Target};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 /// Which sessions the store serves (see `docs/store.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +31,38 @@ pub enum Mode {
 pub enum Backend {
     /// The embedded LMDB tier.
     Local,
+    /// A Redis server the fleet shares (`redis://`, `unix://`), alone or
+    /// behind the embedded tier (`local+redis://`).
+    Redis(RedisSettings),
+}
+
+/// The Redis tier's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    pub target: Target,
+    /// `local+`: the embedded tier is read first and warmed by Redis hits.
+    pub with_local: bool,
+    /// A lookup's hard deadline (`SESSCB_STORE_TIMEOUT_MS`).
+    pub timeout: Duration,
+    /// `SESSCB_STORE_SINGLE_USE=tls13`: a TLS 1.3 session resumes once,
+    /// fleet-wide (`GETDEL`); never a TLS 1.2 id.
+    pub single_use_tls13: bool,
+    /// `rediss://`: the certificates a server's chain must end in
+    /// (`SESSCB_STORE_REDIS_CA_FILE`, else the system bundle); empty without TLS.
+    pub ca_certs: Vec<CertificateDer<'static>>,
+    /// Redis lookups a process may make each second; 0: no cap
+    /// (`SESSCB_STORE_REDIS_LOOKUPS_PER_SECOND`).
+    pub lookups_per_second: u64,
+}
+
+impl Backend {
+    /// Whether entries are read from and written to the embedded tier.
+    pub fn uses_local(&self) -> bool {
+        match self {
+            Backend::Local => true,
+            Backend::Redis(redis) => redis.with_local,
+        }
+    }
 }
 
 /// A complete, valid store configuration.
@@ -64,6 +100,7 @@ const DEFAULT_MAP_SIZE: usize = 64 << 20;
 const DEFAULT_MAX_TTL: u64 = 24 * 3600;
 const DEFAULT_MAX_LIFETIME: u64 = 24 * 3600;
 const DEFAULT_MAX_ENTRY: usize = 16 << 10;
+const DEFAULT_TIMEOUT: Duration = Duration::from_millis(2);
 /// LMDB needs a few pages for its own structures; below this nothing fits.
 const MIN_MAP_SIZE: usize = 64 << 10;
 
@@ -73,9 +110,18 @@ pub fn from_vars(
     var: impl Fn(&str) -> Option<String>,
     exe_name: &str,
 ) -> Result<Option<Config>, ConfigError> {
-    let Some(backend) = backend(var("SESSCB_STORE"))? else {
+    let Some(backend) = backend(var("SESSCB_STORE"), &var)? else {
         return Ok(None);
     };
+    let keyring = non_empty(var("SESSCB_STORE_KEYRING")).map(PathBuf::from);
+    if matches!(backend, Backend::Redis(_)) && keyring.is_none() {
+        return Err(ConfigError {
+            variable: "SESSCB_STORE_KEYRING",
+            why: "a Redis store needs a keyring file shared by the fleet (a per-boot key cannot be shared \
+                  across hosts); make one with 'sesscb keygen'"
+                .into(),
+        });
+    }
     let size_var = "SESSCB_STORE_SIZE";
     let map_size = parse_or(&var, size_var, DEFAULT_MAP_SIZE, parse_size)?;
     if map_size < MIN_MAP_SIZE {
@@ -93,7 +139,7 @@ pub fn from_vars(
         mode: parse_or(&var, "SESSCB_STORE_MODE", Mode::Auto, parse_mode)?,
         domain: domain(var("SESSCB_STORE_DOMAIN"), exe_name)?,
         dir: non_empty(var("SESSCB_STORE_DIR")).map(PathBuf::from),
-        keyring: non_empty(var("SESSCB_STORE_KEYRING")).map(PathBuf::from),
+        keyring,
         map_size,
         limits,
         max_entry: parse_or(&var, "SESSCB_STORE_MAX_ENTRY", DEFAULT_MAX_ENTRY, parse_size)?,
@@ -102,22 +148,109 @@ pub fn from_vars(
     }))
 }
 
-fn backend(value: Option<String>) -> Result<Option<Backend>, ConfigError> {
+fn backend(
+    value: Option<String>,
+    var: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<Backend>, ConfigError> {
     let variable = "SESSCB_STORE";
-    match non_empty(value).as_deref() {
-        None | Some("off") => Ok(None),
-        Some("local") => Ok(Some(Backend::Local)),
-        Some(url)
-            if ["redis", "rediss", "unix", "local+redis", "redis+cluster"]
-                .iter()
-                .any(|s| has_scheme(url, s)) =>
-        {
-            Err(ConfigError { variable, why: "Redis backends are not in this build; use 'local'".into() })
+    let refused = |why: String| ConfigError { variable, why };
+    let Some(text) = non_empty(value) else { return Ok(None) };
+    match text.as_str() {
+        "off" => return Ok(None),
+        "local" if parse_or(var, SINGLE_USE, false, parse_single_use)? => {
+            return Err(ConfigError {
+                variable: SINGLE_USE,
+                why: "single use needs a Redis backend in this build".into(),
+            });
         }
-        Some(other) => Err(ConfigError {
-            variable,
-            why: format!("unknown store '{}': expected 'off' or 'local'", printable(other)),
-        }),
+        "local" => return Ok(Some(Backend::Local)),
+        _ => {}
+    }
+    if ["redis+cluster", "local+redis+cluster"].iter().any(|s| has_scheme(&text, s)) {
+        return Err(refused("Redis Cluster is not in this build yet (docs/store.md)".into()));
+    }
+    let (with_local, url_text) = match text.strip_prefix("local+") {
+        Some(rest) => (true, rest),
+        None => (false, text.as_str()),
+    };
+    if !["redis", "rediss", "unix"].iter().any(|s| has_scheme(url_text, s)) {
+        // Only the scheme: the rest may hold a password.
+        let scheme = text.split("://").next().unwrap_or("");
+        return Err(refused(format!(
+            "unknown store '{}': expected off, local, redis://, rediss://, unix:// or local+redis://",
+            printable(scheme)
+        )));
+    }
+    let mut target = url::parse(url_text).map_err(|why| refused(format!("bad Redis URL: {why}")))?;
+    if let Some(path) = non_empty(var("SESSCB_STORE_REDIS_PASSWORD_FILE")) {
+        target.password = Some(password_file(Path::new(&path))?);
+    }
+    let timeout = parse_or(var, "SESSCB_STORE_TIMEOUT_MS", DEFAULT_TIMEOUT, parse_timeout)?;
+    let single_use_tls13 = parse_or(var, SINGLE_USE, false, parse_single_use)?;
+    let ca_certs = match target.tls {
+        true => ca_file(Path::new(&non_empty(var(CA_FILE)).unwrap_or_else(|| SYSTEM_CA_FILE.into())))?,
+        false => Vec::new(),
+    };
+    let lookups_per_second = parse_or(var, "SESSCB_STORE_REDIS_LOOKUPS_PER_SECOND", 0, parse_count)?;
+    let settings =
+        RedisSettings { target, with_local, timeout, single_use_tls13, ca_certs, lookups_per_second };
+    Ok(Some(Backend::Redis(settings)))
+}
+
+/// The password in `path`: its first line (a trailing newline is not part
+/// of it). Neither the content nor its length is ever reported.
+fn password_file(path: &Path) -> Result<Secret, ConfigError> {
+    let variable = "SESSCB_STORE_REDIS_PASSWORD_FILE";
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        variable,
+        why: format!("cannot read {}: {}", path.display(), e.kind()),
+    })?;
+    let line = text.lines().next().unwrap_or("");
+    if line.is_empty() {
+        return Err(ConfigError { variable, why: format!("{} holds no password", path.display()) });
+    }
+    Ok(Secret::new(line.to_string()))
+}
+
+const SINGLE_USE: &str = "SESSCB_STORE_SINGLE_USE";
+const CA_FILE: &str = "SESSCB_STORE_REDIS_CA_FILE";
+/// Debian's bundle of the system's trusted certificates.
+const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// The PEM certificates in `path`: at least one, or refused.
+fn ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let refused = |why: String| ConfigError { variable: CA_FILE, why };
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| refused(format!("cannot read {}: {e}", path.display())))?
+        .collect();
+    match certs {
+        Ok(certs) if !certs.is_empty() => Ok(certs),
+        Ok(_) => Err(refused(format!("{} holds no PEM certificate", path.display()))),
+        Err(e) => Err(refused(format!("{}: {e}", path.display()))),
+    }
+}
+
+fn parse_single_use(text: &str) -> Result<bool, String> {
+    match text {
+        "off" => Ok(false),
+        "tls13" => Ok(true),
+        other => {
+            Err(format!("'{}' is not off or tls13 (TLS 1.2 ids are never single use)", printable(other)))
+        }
+    }
+}
+
+/// A whole number (0 allowed).
+fn parse_count(text: &str) -> Result<u64, String> {
+    text.parse::<u64>().map_err(|_| format!("'{}' is not a whole number", printable(text)))
+}
+
+/// Whole milliseconds, 1 to 1000: a lookup deadline longer than a second
+/// is not "never stall".
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match text.parse::<u64>() {
+        Ok(ms @ 1..=1000) => Ok(Duration::from_millis(ms)),
+        _ => Err(format!("'{}' is not a whole number of milliseconds from 1 to 1000", printable(text))),
     }
 }
 
@@ -211,7 +344,7 @@ fn non_empty(value: Option<String>) -> Option<String> {
 }
 
 /// A value as it may appear in a one-line message: short, printable ASCII.
-fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     text.chars().take(64).map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect()
 }
 

@@ -72,7 +72,7 @@ pub struct Counters {
     pub removes_ignored: AtomicU64,
     /// A remove over the per-process budget: the entry is left to expire.
     pub removes_rate_limited: AtomicU64,
-    /// A remove whose delete failed (LMDB error).
+    /// A remove whose delete failed (LMDB or Redis error).
     pub removes_error: AtomicU64,
     /// Tickets encrypted under the keyring's current epoch key.
     pub tickets_issued: AtomicU64,
@@ -88,12 +88,28 @@ pub struct Counters {
     pub tickets_app_keys: AtomicU64,
     /// Ctxs or operations left with OpenSSL's own keys (no keyring key).
     pub tickets_fallback: AtomicU64,
+    /// Redis returned an authentic, compatible, live session.
+    pub lookups_remote_hit: AtomicU64,
+    /// Redis did not answer within `SESSCB_STORE_TIMEOUT_MS`.
+    pub lookups_timeout: AtomicU64,
+    /// The Redis breaker was open: Redis was not called.
+    pub lookups_breaker_open: AtomicU64,
+    /// Redis failed (I/O, protocol or server error).
+    pub lookups_remote_error: AtomicU64,
+    /// No established Redis connection to look up on.
+    pub lookups_unavailable: AtomicU64,
+    /// Writes Redis applied.
+    pub stores_remote_ok: AtomicU64,
+    /// Writes Redis failed or could not be sent.
+    pub stores_remote_error: AtomicU64,
+    /// Over the per-process cap on Redis lookups a second: not called.
+    pub lookups_rate_limited: AtomicU64,
     /// Entries this process's writes evicted from the embedded tier.
     pub evictions: AtomicU64,
 }
 
 /// How many counters there are.
-pub const COUNT: usize = 25;
+pub const COUNT: usize = 33;
 
 pub static COUNTERS: Counters = Counters::new();
 
@@ -127,6 +143,14 @@ impl Counters {
             tickets_unknown: AtomicU64::new(0),
             tickets_app_keys: AtomicU64::new(0),
             tickets_fallback: AtomicU64::new(0),
+            lookups_remote_hit: AtomicU64::new(0),
+            lookups_timeout: AtomicU64::new(0),
+            lookups_breaker_open: AtomicU64::new(0),
+            lookups_remote_error: AtomicU64::new(0),
+            lookups_unavailable: AtomicU64::new(0),
+            stores_remote_ok: AtomicU64::new(0),
+            stores_remote_error: AtomicU64::new(0),
+            lookups_rate_limited: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
         }
     }
@@ -160,6 +184,14 @@ impl Counters {
             (Tickets, "unknown", &self.tickets_unknown),
             (Tickets, "app_keys", &self.tickets_app_keys),
             (Tickets, "fallback", &self.tickets_fallback),
+            (Lookups, "remote_hit", &self.lookups_remote_hit),
+            (Lookups, "timeout", &self.lookups_timeout),
+            (Lookups, "breaker_open", &self.lookups_breaker_open),
+            (Lookups, "remote_error", &self.lookups_remote_error),
+            (Lookups, "unavailable", &self.lookups_unavailable),
+            (Stores, "remote_ok", &self.stores_remote_ok),
+            (Stores, "remote_error", &self.stores_remote_error),
+            (Lookups, "rate_limited", &self.lookups_rate_limited),
             (Evictions, "evicted", &self.evictions),
         ]
     }
@@ -225,7 +257,41 @@ extern "C" fn reset_in_child() {
 /// Writes this process's counters into the `store_` fields of a
 /// `sesscb_stats` view (process totals; a ctx's view keeps zeros).
 pub(crate) fn fill_stats(view: &mut sesscb_stats) {
-    let [a, b, c, d, e, f, g, h, i, j, k, l, qd, m, n, rl, re, t @ .., o] = COUNTERS.snapshot();
+    let [
+        a,
+        b,
+        c,
+        d,
+        e,
+        f,
+        g,
+        h,
+        i,
+        j,
+        k,
+        l,
+        qd,
+        m,
+        n,
+        rl,
+        re,
+        t0,
+        t1,
+        t2,
+        t3,
+        t4,
+        t5,
+        t6,
+        rh,
+        to,
+        bo,
+        rerr,
+        un,
+        rok,
+        rse,
+        lrl,
+        o,
+    ] = COUNTERS.snapshot();
     view.store_lookups_app_hit = a;
     view.store_lookups_local_hit = b;
     view.store_lookups_miss = c;
@@ -244,7 +310,7 @@ pub(crate) fn fill_stats(view: &mut sesscb_stats) {
     view.store_removes_rate_limited = rl;
     view.store_removes_error = re;
     view.store_evictions = o;
-    let [issued, decrypted, renewed, expired, unknown, app_keys, fallback] = t;
+    let [issued, decrypted, renewed, expired, unknown, app_keys, fallback] = [t0, t1, t2, t3, t4, t5, t6];
     view.tickets_issued = issued;
     view.tickets_decrypted = decrypted;
     view.tickets_renewed = renewed;
@@ -252,6 +318,14 @@ pub(crate) fn fill_stats(view: &mut sesscb_stats) {
     view.tickets_unknown = unknown;
     view.tickets_app_keys = app_keys;
     view.tickets_fallback = fallback;
+    view.store_lookups_remote_hit = rh;
+    view.store_lookups_timeout = to;
+    view.store_lookups_breaker_open = bo;
+    view.store_lookups_remote_error = rerr;
+    view.store_lookups_unavailable = un;
+    view.store_stores_remote_ok = rok;
+    view.store_stores_remote_error = rse;
+    view.store_lookups_rate_limited = lrl;
 }
 
 #[cfg(test)]

@@ -11,9 +11,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::config::{self, Config, Mode};
+use super::config::{self, Backend, Config, Mode};
 use super::keyring::Keyring;
 use super::lmdb::Tier;
+use super::remote::Remote;
 use super::writer::Queue;
 use super::{keysource, location};
 use crate::observe::trace;
@@ -85,9 +86,14 @@ pub fn config() -> Option<&'static Config> {
 pub struct Runtime {
     pid: u32,
     pub config: &'static Config,
+    /// The embedded tier: entries unless the backend is Redis alone, and
+    /// always the host-wide counter totals.
     pub tier: Tier,
-    /// Writes waiting for the store's thread.
-    pub writes: Queue,
+    /// Writes waiting for the store's thread (shared with it, so that it
+    /// holds no `Runtime` while it waits: see `flusher::write_queued`).
+    pub writes: Arc<Queue>,
+    /// The Redis tier, this process's own (a forked child makes its own).
+    pub remote: Option<Remote>,
     keys: ForkAwareLock,
     ring: std::cell::UnsafeCell<(Arc<Keyring>, Option<keysource::Stamp>, Instant)>,
 }
@@ -119,6 +125,9 @@ pub fn runtime() -> Option<Arc<Runtime>> {
         // environment, and dropping it closes only this process's copy.
         _ => {}
     }
+    // Dropped before starting anew: heed refuses to open an environment
+    // whose path is still open (registered) in this process.
+    *current = None;
     *current = Some(start(config, pid).map(Arc::new).map_err(|why| {
         report(&format!("store off in process {pid}: {why}"));
         pid
@@ -153,7 +162,11 @@ fn start(config: &'static Config, pid: u32) -> Result<Runtime, String> {
         pid,
         config,
         tier,
-        writes: Queue::new(),
+        writes: Arc::new(Queue::new()),
+        remote: match &config.backend {
+            Backend::Redis(settings) => Some(Remote::new(settings.clone())),
+            Backend::Local => None,
+        },
         keys: ForkAwareLock::new(),
         ring: std::cell::UnsafeCell::new((Arc::new(ring), stamp, Instant::now())),
     })
@@ -166,14 +179,14 @@ impl Runtime {
         let _guard = self.keys.lock();
         // SAFETY: `ring` is only touched under `keys`, held here.
         let (ring, stamp, checked) = unsafe { &mut *self.ring.get() };
-        if let (Some(path), Some(old)) = (&self.config.keyring, *stamp) {
-            if checked.elapsed() >= KEYRING_CHECK {
-                *checked = Instant::now();
-                if keysource::stamp(path).is_ok_and(|now| now != old) {
-                    match keysource::load_file(path) {
-                        Ok((new_ring, new_stamp)) => (*ring, *stamp) = (Arc::new(new_ring), Some(new_stamp)),
-                        Err(why) => report(&format!("keyring not reloaded: {why}")),
-                    }
+        if let (Some(path), Some(old)) = (&self.config.keyring, *stamp)
+            && checked.elapsed() >= KEYRING_CHECK
+        {
+            *checked = Instant::now();
+            if keysource::stamp(path).is_ok_and(|now| now != old) {
+                match keysource::load_file(path) {
+                    Ok((new_ring, new_stamp)) => (*ring, *stamp) = (Arc::new(new_ring), Some(new_stamp)),
+                    Err(why) => report(&format!("keyring not reloaded: {why}")),
                 }
             }
         }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::counters::{self, COUNTERS, Family, Snapshot};
 use super::engine::{self, Runtime};
+use super::remote::spawn::spawn_quiet;
 use super::{metrics, writer};
 use crate::sync::fork_aware_lock::ForkAwareLock;
 use crate::sync::process_ids::current_pid;
@@ -51,20 +52,9 @@ pub fn ensure_running() {
 #[cold]
 fn spawn() {
     let interval = interval_from(std::env::var(INTERVAL_VAR).ok().as_deref());
-    // SAFETY: plain signal-mask calls on this thread, restored at once; the
-    // new thread inherits the full mask, so no signal is ever delivered to
-    // it (the host's handlers run on its own threads).
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        let started = std::thread::Builder::new().name("sesscb-store".into()).spawn(move || run(interval));
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        if started.is_ok() {
-            drain_at_exit();
-            THREAD_IN.store(current_pid(), Relaxed);
-        }
+    if spawn_quiet("sesscb-store", move || run(interval)) {
+        drain_at_exit();
+        THREAD_IN.store(current_pid(), Relaxed);
     }
 }
 
@@ -85,12 +75,17 @@ fn run(interval: Duration) {
 
 /// Applies what handshakes queue until `deadline`, a batch per wake-up.
 fn write_queued(deadline: Instant) {
-    let Some(rt) = engine::runtime() else {
+    let Some(queue) = engine::runtime().map(|rt| rt.writes.clone()) else {
         std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
         return;
     };
-    let writes = rt.writes.take(deadline);
-    writer::apply(&rt.tier, &writes, engine::unix_now());
+    // No `Runtime` is held while waiting: a child forked meanwhile must be
+    // able to drop its inherited copy, whose LMDB environment (registered
+    // by path in heed) it could otherwise not open anew.
+    let writes = queue.take(deadline);
+    if let Some(rt) = engine::runtime() {
+        writer::apply(&rt.tier, &writes, engine::unix_now());
+    }
 }
 
 /// Registers, once, an exit handler that writes what is still queued and

@@ -22,10 +22,12 @@ use super::counters::{COUNTERS, outcome};
 use super::engine::{self, Runtime};
 use super::envelope::{self, Meta, Producer, Rejected};
 use super::flusher;
+use super::keyring::Keyring;
 use super::lifetime::{self, Limits, SessionTimes};
 use super::lmdb::Write;
 use super::openssl::{self, SessionApi};
 use super::ratelimit::PerSecond;
+use super::remote::{Fetched, Remote};
 use super::subkeys::{StoreKey, Subkeys};
 use super::writer;
 use crate::ffi::types::{Ssl, SslCtx, SslSession};
@@ -133,9 +135,12 @@ pub unsafe fn on_new(lib: &Libssl, ssl: *mut Ssl, sess: *mut SslSession, planned
     // An expiry is only None when the lifetime is already spent: nothing to
     // store and nothing gone wrong, so not counted.
     let Some(expiry) = expiry else { return };
+    // SAFETY: as above.
+    let single_use =
+        rt.remote.as_ref().is_some_and(Remote::single_use_tls13) && unsafe { api.is_tls13(sess) };
     match sealed(&rt, api, &id, &der, authenticated, expiry, now) {
         Ok(write) => {
-            queue_or_write(&rt, write);
+            queue_or_write(&rt, write, single_use);
         }
         Err(key) => outcome("put", &COUNTERS.stores_backend_error, "backend_error", key.as_ref()),
     }
@@ -293,34 +298,92 @@ fn lookup(rt: &Runtime, api: &SessionApi, id: &[u8]) -> Option<*mut SslSession> 
     let now = engine::unix_now();
     let ring = rt.keyring();
     let domain = rt.config.domain.as_bytes();
-    for key in ring.openers(now) {
-        let store_key = Subkeys::derive(key).store_key(domain, id);
-        let value = match rt.tier.get(&store_key, now) {
-            Ok(Some(value)) => value,
-            Ok(None) => continue,
-            Err(_) => {
-                outcome("get", &COUNTERS.lookups_error, "error", Some(&store_key));
-                return None;
-            }
-        };
-        let opened = envelope::open(&ring, &value, &store_key, domain, producer(api), now);
-        let session = opened.map(|(meta, der)| api.materialise(&der, meta.expiry, meta.authenticated));
-        let (counter, label) = opened_outcome(&session);
-        outcome("get", counter, label, Some(&store_key));
-        return session.ok().flatten();
+    let keys: Vec<StoreKey> =
+        ring.openers(now).into_iter().map(|key| Subkeys::derive(key).store_key(domain, id)).collect();
+    if rt.config.backend.uses_local() {
+        for store_key in &keys {
+            let value = match rt.tier.get(store_key, now) {
+                Ok(Some(value)) => value,
+                Ok(None) => continue,
+                Err(_) => {
+                    outcome("get", &COUNTERS.lookups_error, "error", Some(store_key));
+                    return None;
+                }
+            };
+            let hit = (&COUNTERS.lookups_local_hit, "local_hit");
+            return opened(&ring, api, store_key, &value, domain, now, hit).map(|(sess, _)| sess);
+        }
     }
-    outcome("get", &COUNTERS.lookups_miss, "miss", None);
+    match &rt.remote {
+        Some(remote) => remote_lookup(rt, remote, api, &ring, &keys, now),
+        None => {
+            outcome("get", &COUNTERS.lookups_miss, "miss", None);
+            None
+        }
+    }
+}
+
+/// Opens an entry found under `store_key` and counts the outcome (`hit`
+/// when it yields a session): the session and the entry's expiry.
+fn opened(
+    ring: &Keyring,
+    api: &SessionApi,
+    store_key: &StoreKey,
+    value: &[u8],
+    domain: &[u8],
+    now: u64,
+    hit: (&'static AtomicU64, &'static str),
+) -> Option<(*mut SslSession, u64)> {
+    let opened = envelope::open(ring, value, store_key, domain, producer(api), now);
+    let session = opened
+        .map(|(meta, der)| api.materialise(&der, meta.expiry, meta.authenticated).map(|s| (s, meta.expiry)));
+    let (counter, label) = match &session {
+        Ok(Some(_)) => hit,
+        Ok(None) => (&COUNTERS.lookups_incompatible, "incompatible"),
+        Err(rejected) => rejected_outcome(rejected),
+    };
+    outcome("get", counter, label, Some(store_key));
+    session.ok().flatten()
+}
+
+/// The Redis lookup after the embedded tier missed (or is not used); a hit
+/// warms the embedded tier (through the store's thread) when it is used.
+fn remote_lookup(
+    rt: &Runtime,
+    remote: &Remote,
+    api: &SessionApi,
+    ring: &Keyring,
+    keys: &[StoreKey],
+    now: u64,
+) -> Option<*mut SslSession> {
+    let (counter, label) = match remote.fetch(keys, now) {
+        Fetched::Hit { index, value, taken } => {
+            let store_key = &keys[index];
+            let hit = (&COUNTERS.lookups_remote_hit, "remote_hit");
+            let (sess, expiry) = opened(ring, api, store_key, &value, rt.config.domain.as_bytes(), now, hit)?;
+            if !taken && rt.config.backend.uses_local() && flusher::writes_queued() {
+                // A full queue only loses the warming: not counted.
+                let _ = rt.writes.push(std::iter::once(Write::Put { key: *store_key, value, expiry }));
+            }
+            return Some(sess);
+        }
+        Fetched::Miss => (&COUNTERS.lookups_miss, "miss"),
+        Fetched::Timeout => (&COUNTERS.lookups_timeout, "timeout"),
+        Fetched::Error => (&COUNTERS.lookups_remote_error, "remote_error"),
+        Fetched::BreakerOpen => (&COUNTERS.lookups_breaker_open, "breaker_open"),
+        Fetched::Unavailable => (&COUNTERS.lookups_unavailable, "unavailable"),
+        Fetched::RateLimited => (&COUNTERS.lookups_rate_limited, "rate_limited"),
+    };
+    outcome("get", counter, label, None);
     None
 }
 
-/// The counter and label of an entry found under a store key: a hit, or
-/// why it was refused (a DER this OpenSSL cannot decode is incompatible).
-fn opened_outcome(session: &Result<Option<*mut SslSession>, Rejected>) -> (&'static AtomicU64, &'static str) {
-    match session {
-        Ok(Some(_)) => (&COUNTERS.lookups_local_hit, "local_hit"),
-        Ok(None) | Err(Rejected::Incompatible) => (&COUNTERS.lookups_incompatible, "incompatible"),
-        Err(Rejected::Expired) => (&COUNTERS.lookups_expired, "expired"),
-        Err(_) => (&COUNTERS.lookups_auth_fail, "auth_fail"),
+/// The counter and label of an entry the envelope refused.
+fn rejected_outcome(rejected: &Rejected) -> (&'static AtomicU64, &'static str) {
+    match rejected {
+        Rejected::Incompatible => (&COUNTERS.lookups_incompatible, "incompatible"),
+        Rejected::Expired => (&COUNTERS.lookups_expired, "expired"),
+        _ => (&COUNTERS.lookups_auth_fail, "auth_fail"),
     }
 }
 
@@ -351,6 +414,14 @@ pub unsafe fn on_remove(lib: &Libssl, sess: *mut SslSession) {
         .map(|key| Subkeys::derive(key).store_key(domain, &id))
         .collect();
     let first = keys.first().copied();
+    if let Some(remote) = &rt.remote
+        && !remote.send(keys.iter().copied().map(Write::Delete), false)
+    {
+        outcome("remove", &COUNTERS.removes_error, "error", first.as_ref());
+    }
+    if !rt.config.backend.uses_local() {
+        return outcome("remove", &COUNTERS.removes_propagated, "propagated", first.as_ref());
+    }
     // Written now, after what this process still has queued (a put of the
     // same session must not land after its delete): a remove is rare and
     // off the handshake, and a process may `_exit` right after it, which
@@ -368,8 +439,19 @@ pub fn ignored_remove() {
 }
 
 /// Hands `write` to this process's store thread, or, where the host
-/// allows no thread, applies it now. A full queue drops it (counted).
-fn queue_or_write(rt: &Runtime, write: Write) {
+/// allows no thread, applies it now. A full queue drops it (counted). A
+/// `single_use` entry goes to Redis only: a copy in the embedded tier would
+/// resume a second time.
+fn queue_or_write(rt: &Runtime, write: Write, single_use: bool) {
+    if let Some(remote) = &rt.remote {
+        // Redis is written by its own thread, never here.
+        if !remote.send(std::iter::once(write.clone()), single_use) {
+            outcome("put", &COUNTERS.stores_queue_dropped, "queue_dropped", None);
+        }
+    }
+    if single_use || !rt.config.backend.uses_local() {
+        return;
+    }
     if !flusher::writes_queued() {
         writer::apply(&rt.tier, &[write], engine::unix_now());
     } else if !rt.writes.push(std::iter::once(write)) {

@@ -73,14 +73,15 @@ pub fn check_private(dir: &Path, euid: u32) -> Result<(), String> {
 /// and belongs to someone else, it must be sticky and not a symlink (a
 /// shared parent such as one the operator set up for several uids).
 pub fn ensure_base(base: &Path, euid: u32) -> Result<(), String> {
-    if let Some(parent) = base.parent() {
-        if !parent.as_os_str().is_empty() && !parent.exists() {
-            DirBuilder::new()
-                .mode(0o700)
-                .recursive(true)
-                .create(parent)
-                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-        }
+    if let Some(parent) = base.parent()
+        && !parent.as_os_str().is_empty()
+        && !parent.exists()
+    {
+        DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
     }
     match DirBuilder::new().mode(0o700).create(base) {
         Ok(()) => return Ok(()),

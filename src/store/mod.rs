@@ -21,6 +21,7 @@
 //! - [`ratelimit`]: a per-second budget (removes reaching the store).
 //! - [`lmdb`]: the embedded tier every process of a host shares.
 //! - [`writer`]: the queue that takes the tier's writes off the handshake.
+//! - [`remote`]: the Redis tier a fleet shares.
 
 pub mod cli;
 pub mod config;
@@ -37,5 +38,6 @@ pub mod location;
 pub mod metrics;
 pub(crate) mod openssl;
 pub mod ratelimit;
+pub mod remote;
 pub mod subkeys;
 pub mod writer;

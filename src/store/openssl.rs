@@ -68,10 +68,10 @@ pub fn api(lib: &Libssl) -> Option<&'static SessionApi> {
                 if cell.get().is_none() {
                     let _ = cell.set((lib.base, resolve(lib)));
                 }
-                if let Some((base, api)) = cell.get() {
-                    if *base == lib.base {
-                        return api.as_ref();
-                    }
+                if let Some((base, api)) = cell.get()
+                    && *base == lib.base
+                {
+                    return api.as_ref();
                 }
             }
         }

@@ -22,31 +22,32 @@ use super::lmdb::{Tier, Write};
 /// new sessions a second the thread drains it every few milliseconds.
 pub const CAPACITY: usize = 4096;
 
-/// A bounded queue of writes and the signal that it is not empty.
-pub struct Queue {
-    writes: Mutex<Vec<Write>>,
+/// A bounded queue of writes and the signal that it is not empty (the
+/// Redis tier queues its own kind of write).
+pub struct Queue<T = Write> {
+    writes: Mutex<Vec<T>>,
     ready: Condvar,
 }
 
-impl Default for Queue {
+impl<T> Default for Queue<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Queue {
+impl<T> Queue<T> {
     pub fn new() -> Self {
         Queue { writes: Mutex::new(Vec::new()), ready: Condvar::new() }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<Write>> {
+    fn lock(&self) -> MutexGuard<'_, Vec<T>> {
         // A panic while holding it left a valid Vec: keep using it.
         self.writes.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Queues `writes` together, or none of them if they do not fit
     /// (returns false: the caller counts the drop).
-    pub fn push(&self, writes: impl ExactSizeIterator<Item = Write>) -> bool {
+    pub fn push(&self, writes: impl ExactSizeIterator<Item = T>) -> bool {
         let mut queued = self.lock();
         if queued.len() + writes.len() > CAPACITY {
             return false;
@@ -61,7 +62,7 @@ impl Queue {
     }
 
     /// Everything queued, waiting until something is or `deadline` passes.
-    pub fn take(&self, deadline: Instant) -> Vec<Write> {
+    pub fn take(&self, deadline: Instant) -> Vec<T> {
         let mut queued = self.lock();
         while queued.is_empty() {
             let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {

@@ -38,8 +38,10 @@ def invariants(obj):
 
 # Which outcomes each store operation has (the schema lists them all).
 STORE_OUTCOMES = {
-    "get": {"app_hit", "local_hit", "miss", "error", "auth_fail", "incompatible", "expired"},
-    "put": {"ok", "too_large", "skipped_tls13_stateless", "skipped_no_id", "backend_error", "queue_dropped"},
+    "get": {"app_hit", "local_hit", "miss", "error", "auth_fail", "incompatible", "expired",
+            "remote_hit", "timeout", "breaker_open", "remote_error", "unavailable", "rate_limited"},
+    "put": {"ok", "too_large", "skipped_tls13_stateless", "skipped_no_id", "backend_error", "queue_dropped",
+            "remote_ok", "remote_error"},
     "remove": {"propagated", "ignored", "rate_limited", "error"},
 }
 

@@ -34,6 +34,14 @@ fn the_design_outcomes_have_their_names() {
         "stores.backend_error",
         "removes.propagated",
         "removes.ignored",
+        "lookups.remote_hit",
+        "lookups.timeout",
+        "lookups.breaker_open",
+        "lookups.remote_error",
+        "lookups.unavailable",
+        "stores.remote_ok",
+        "stores.remote_error",
+        "lookups.rate_limited",
     ] {
         assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
     }
@@ -74,6 +82,14 @@ fn fill_stats_puts_each_counter_in_its_own_field() {
         view.tickets_unknown,
         view.tickets_app_keys,
         view.tickets_fallback,
+        view.store_lookups_remote_hit,
+        view.store_lookups_timeout,
+        view.store_lookups_breaker_open,
+        view.store_lookups_remote_error,
+        view.store_lookups_unavailable,
+        view.store_stores_remote_ok,
+        view.store_stores_remote_error,
+        view.store_lookups_rate_limited,
         view.store_evictions,
     ];
     for (i, (got, before)) in got.iter().zip(before).enumerate() {

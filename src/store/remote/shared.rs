@@ -1,0 +1,87 @@
+//! What a process's lookups and its Redis thread share: the ready
+//! connections, the breaker and the queue of writes for Redis.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::breaker::{self, Breaker, Change};
+use super::commands::Outgoing;
+use super::conn::{self, Conn};
+use crate::observe::trace;
+use crate::store::config::RedisSettings;
+use crate::store::ratelimit::PerSecond;
+use crate::store::writer::Queue;
+use rustls::ClientConfig;
+use std::sync::Arc;
+
+/// Ready connections a process keeps for its lookups.
+pub(crate) const POOL_SIZE: usize = 2;
+
+/// What the lookups and the Redis thread share.
+pub struct Shared {
+    pub settings: RedisSettings,
+    /// Set-up connections waiting for a lookup.
+    pub(super) pool: Mutex<Vec<Conn>>,
+    pub(super) breaker: Mutex<Breaker>,
+    /// Writes waiting for the Redis thread.
+    pub outbox: Queue<Outgoing>,
+    /// `rediss://`: the TLS client settings, made once.
+    pub tls: Option<Arc<ClientConfig>>,
+    /// The cap on lookups a second, if any.
+    pub budget: Option<PerSecond>,
+}
+
+impl Shared {
+    pub fn new(settings: RedisSettings) -> Self {
+        let tls = if settings.target.tls { conn::tls_config(&settings.ca_certs) } else { None };
+        let budget = (settings.lookups_per_second > 0).then(|| PerSecond::new(settings.lookups_per_second));
+        Shared {
+            settings,
+            pool: Mutex::new(Vec::new()),
+            breaker: Mutex::new(Breaker::new()),
+            outbox: Queue::new(),
+            tls,
+            budget,
+        }
+    }
+
+    /// A ready connection, if one waits.
+    pub fn pool_take(&self) -> Option<Conn> {
+        locked(&self.pool).pop()
+    }
+
+    /// How many ready connections wait.
+    pub fn pooled(&self) -> usize {
+        locked(&self.pool).len()
+    }
+
+    pub fn pool_add(&self, conn: Conn) {
+        locked(&self.pool).push(conn);
+    }
+
+    /// A lookup's or the Redis thread's success or failure, for the
+    /// breaker: a Redis the thread cannot reach opens it as surely as
+    /// lookups that time out.
+    pub fn record(&self, success: bool) {
+        let mut breaker = locked(&self.breaker);
+        let change = if success { breaker.succeeded() } else { breaker.failed(Instant::now(), jitter()) };
+        drop(breaker);
+        match change {
+            Some(Change::Opened) => trace::note("store", "redis breaker opened"),
+            Some(Change::Closed) => trace::note("store", "redis breaker closed"),
+            None => {}
+        }
+    }
+}
+/// Up to a quarter of the breaker's open interval, at random: a fleet's
+/// processes do not probe a recovering Redis together.
+fn jitter() -> Duration {
+    let mut bytes = [0u8; 2];
+    let n = getrandom::fill(&mut bytes).map_or(0, |_| u16::from_le_bytes(bytes));
+    breaker::OPEN_FOR / 4 * u32::from(n) / u32::from(u16::MAX)
+}
+
+pub fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while holding these; a poisoned one is still valid.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

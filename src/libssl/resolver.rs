@@ -433,6 +433,21 @@ fn register_ex_index(get_ex_new_index: CryptoGetExNewIndexFn) -> Option<c_int> {
     (ex_index >= 0).then_some(ex_index)
 }
 
+/// The function `name` of the object behind `handle` (and its
+/// dependencies), as the function-pointer type `F`; None if absent.
+///
+/// # Safety
+/// `handle` is a live `dlopen` handle, and `F` is a function-pointer type
+/// with the prototype `name` has in every supported OpenSSL line.
+pub(crate) unsafe fn typed_symbol<F: Copy>(handle: *mut c_void, name: &CStr) -> Option<F> {
+    const { assert!(std::mem::size_of::<F>() == std::mem::size_of::<*mut c_void>()) };
+    // SAFETY: dlsym on a live handle with a NUL-terminated name.
+    let p = unsafe { libc::dlsym(handle, name.as_ptr()) };
+    // SAFETY: the caller guarantees that `F` is `name`'s prototype; the
+    // sizes match (checked above).
+    (!p.is_null()).then(|| unsafe { std::mem::transmute_copy::<*mut c_void, F>(&p) })
+}
+
 /// Load base of the object containing `address`, 0 if unknown.
 pub(super) fn object_base(address: *mut c_void) -> usize {
     // SAFETY: `Dl_info` is plain data, for which all-zero is a valid value.

@@ -7,8 +7,7 @@
 //! trampoline, i.e. a data event) reads the environment; [`runtime`] opens
 //! files only when a session is actually stored or looked up.
 
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::config::{self, Backend, Config, Mode};
@@ -20,24 +19,17 @@ use super::{keysource, location};
 use crate::observe::trace;
 use crate::sync::fork_aware_lock::ForkAwareLock;
 use crate::sync::process_ids::current_pid;
+use crate::sync::switch::Switch;
 
 /// How often a keyring file is checked for a change, at most.
 const KEYRING_CHECK: Duration = Duration::from_secs(5);
 
-const UNKNOWN: u8 = 0;
-const OFF: u8 = 1;
-const ON: u8 = 2;
-static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
-static CONFIG: OnceLock<Option<Config>> = OnceLock::new();
+static CONFIG: Switch<Config> = Switch::new();
 
 /// Whether the store is configured: one relaxed load once known.
 #[inline]
 pub fn active() -> bool {
-    match STATE.load(Ordering::Relaxed) {
-        ON => true,
-        OFF => false,
-        _ => config().is_some(),
-    }
+    CONFIG.is_on(read_config)
 }
 
 /// Whether new ctxs get the store's callbacks (mode auto or provide).
@@ -60,26 +52,19 @@ pub fn serves(has_app: bool) -> bool {
 /// The settings, read from the environment on first use. A bad value is
 /// reported once and leaves the store off.
 pub fn config() -> Option<&'static Config> {
-    let config = CONFIG.get_or_init(|| {
-        if std::env::var_os("SESSCB_STORE").is_none_or(|v| v.is_empty() || v == "off") {
-            return None;
-        }
-        let exe = std::env::current_exe().ok();
-        let name = exe.as_ref().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("default");
-        match config::from_vars(|name| std::env::var(name).ok(), name) {
-            Ok(config) => config,
-            Err(e) => {
-                report(&format!("store off: {e}"));
-                None
-            }
-        }
-    });
-    // Written once: a store on every event would bounce the cache line
-    // between the threads doing handshakes.
-    if STATE.load(Ordering::Relaxed) == UNKNOWN {
-        STATE.store(if config.is_some() { ON } else { OFF }, Ordering::Relaxed);
+    CONFIG.get(read_config)
+}
+
+fn read_config() -> Option<Config> {
+    if std::env::var_os("SESSCB_STORE").is_none_or(|v| v.is_empty() || v == "off") {
+        return None;
     }
-    config.as_ref()
+    let exe = std::env::current_exe().ok();
+    let name = exe.as_ref().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("default");
+    config::from_vars(|name| std::env::var(name).ok(), name).unwrap_or_else(|e| {
+        report(&format!("store off: {e}"));
+        None
+    })
 }
 
 /// What a process needs to store and look up.

@@ -83,17 +83,10 @@ fn resolve(lib: &Libssl) -> Option<SessionApi> {
     let handle = resolver::noload(&CString::new(lib.path.as_bytes()).ok()?)?;
     macro_rules! sym {
         ($name:literal) => {{
-            // SAFETY: dlsym on a live handle with a C string literal.
-            let p = unsafe { libc::dlsym(handle, $name.as_ptr()) };
-            if p.is_null() {
-                return None;
-            }
-            // SAFETY: a symbol of this name in libssl/libcrypto has the
-            // prototype declared in SessionApi in every supported line.
-            #[allow(clippy::missing_transmute_annotations)]
-            unsafe {
-                std::mem::transmute::<*mut c_void, _>(p)
-            }
+            // SAFETY: a live handle; a symbol of this name in libssl or
+            // libcrypto has the prototype declared in SessionApi in every
+            // supported line.
+            unsafe { resolver::typed_symbol(handle, $name)? }
         }};
     }
     let new_index: GetExNewIndex = sym!(c"CRYPTO_get_ex_new_index");

@@ -2,3 +2,4 @@
 
 pub(crate) mod fork_aware_lock;
 pub(crate) mod process_ids;
+pub(crate) mod switch;

@@ -4,8 +4,8 @@
 //! cache: every value derives from the keyring, so a forked child agrees
 //! with its parent and every other process.
 
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::config::{self, Config};
@@ -14,41 +14,34 @@ use crate::observe::trace;
 use crate::store::keyring::Keyring;
 use crate::store::keysource::{self, Stamp};
 use crate::sync::fork_aware_lock::ForkAwareLock;
+use crate::sync::switch::Switch;
 
 /// How often the keyring file is checked for a change, at most.
 const KEYRING_CHECK: Duration = Duration::from_secs(5);
 
-const UNKNOWN: u8 = 0;
-const OFF: u8 = 1;
-const ON: u8 = 2;
-static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
-static CONFIG: OnceLock<Option<Config>> = OnceLock::new();
+static CONFIG: Switch<Config> = Switch::new();
 
 /// Whether ticket keys are configured: one relaxed load once known.
 #[inline]
 pub fn active() -> bool {
-    match STATE.load(Ordering::Relaxed) {
-        ON => true,
-        OFF => false,
-        _ => config().is_some(),
-    }
+    CONFIG.is_on(read_config)
 }
 
 fn config() -> Option<&'static Config> {
-    let config = CONFIG.get_or_init(|| {
-        // Off (the default): not even the executable's name is looked up.
-        if std::env::var_os("SESSCB_TICKET_KEYS").is_none_or(|v| v.is_empty() || v == "off") {
-            return None;
-        }
-        let exe = std::env::current_exe().ok();
-        let name = exe.as_ref().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("default");
-        config::from_vars(|name| std::env::var(name).ok(), name).unwrap_or_else(|e| {
-            report(&format!("ticket keys off: {e}"));
-            None
-        })
-    });
-    STATE.store(if config.is_some() { ON } else { OFF }, Ordering::Relaxed);
-    config.as_ref()
+    CONFIG.get(read_config)
+}
+
+fn read_config() -> Option<Config> {
+    // Off (the default): not even the executable's name is looked up.
+    if std::env::var_os("SESSCB_TICKET_KEYS").is_none_or(|v| v.is_empty() || v == "off") {
+        return None;
+    }
+    let exe = std::env::current_exe().ok();
+    let name = exe.as_ref().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("default");
+    config::from_vars(|name| std::env::var(name).ok(), name).unwrap_or_else(|e| {
+        report(&format!("ticket keys off: {e}"));
+        None
+    })
 }
 
 struct State {

@@ -80,17 +80,10 @@ fn resolve(lib: &Libssl, free: ExFree) -> Option<TicketApi> {
     let handle = resolver::noload(&CString::new(lib.path.as_bytes()).ok()?)?;
     macro_rules! ticket_sym {
         ($name:literal) => {{
-            // SAFETY: dlsym on a live handle with a C string literal.
-            let p = unsafe { libc::dlsym(handle, $name.as_ptr()) };
-            if p.is_null() {
-                return None;
-            }
-            // SAFETY: a symbol of this name in libssl/libcrypto has the
-            // prototype declared in TicketApi in 1.1.1, 3.x and 4.0.
-            #[allow(clippy::missing_transmute_annotations)]
-            unsafe {
-                std::mem::transmute::<*mut c_void, _>(p)
-            }
+            // SAFETY: a live handle; a symbol of this name in libssl or
+            // libcrypto has the prototype declared in TicketApi in 1.1.1,
+            // 3.x and 4.0.
+            unsafe { resolver::typed_symbol(handle, $name)? }
         }};
     }
     type NewIndex =

@@ -14,12 +14,12 @@ ticket keys off.
   without it (its tickets were never sesscb's)."""
 
 import os
-import signal
 
 from . import config as cfg
-from .procs import Proc, children_of, drop_to, free_port, tool, wait_ports, wait_until
+from .procs import Proc, drop_to, free_port, tool
 from .report import R
 from .store import store_env
+from . import store_nginx
 from .store_nginx import health, hello, worker_ids
 from .tickets import keys_on
 
@@ -60,9 +60,10 @@ http {
 STARTED = []
 
 
-class Nginx:
+class Nginx(store_nginx.Nginx):
     """One nginx instance in `d` with default tickets; `key_file`: an
-    `ssl_session_ticket_key` file of its own."""
+    `ssl_session_ticket_key` file of its own. Its own configuration; the
+    life cycle (ready, reload, stop, logs) is store_nginx's."""
 
     def __init__(self, d, env, key_file=None):
         self.dir = d
@@ -76,26 +77,6 @@ class Nginx:
         self.proc = Proc("nginx", argv, env, os.path.join(d, "stderr.log"))
         self.rc = None
         STARTED.append(self)
-
-    def ready(self):
-        return (wait_ports(self.proc, [self.port])
-                and bool(wait_until(lambda: len(children_of(self.proc.pid)) >= 2, 10)))
-
-    def reload(self):
-        old = set(children_of(self.proc.pid))
-        os.kill(self.proc.pid, signal.SIGHUP)
-
-        def replaced():
-            now = set(children_of(self.proc.pid))
-            return len(now) >= 2 and not (now & old)
-        return bool(wait_until(replaced, 15, interval=0.02))
-
-    def stop(self):
-        self.rc = self.proc.stop(signal.SIGQUIT, 20)
-
-    def logs(self):
-        from .files import read_text
-        return read_text(os.path.join(self.dir, "error.log")) + read_text(self.proc.out_path)
 
 
 def env_for(d, keys):

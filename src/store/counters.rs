@@ -257,75 +257,40 @@ extern "C" fn reset_in_child() {
 /// Writes this process's counters into the `store_` fields of a
 /// `sesscb_stats` view (process totals; a ctx's view keeps zeros).
 pub(crate) fn fill_stats(view: &mut sesscb_stats) {
-    let [
-        a,
-        b,
-        c,
-        d,
-        e,
-        f,
-        g,
-        h,
-        i,
-        j,
-        k,
-        l,
-        qd,
-        m,
-        n,
-        rl,
-        re,
-        t0,
-        t1,
-        t2,
-        t3,
-        t4,
-        t5,
-        t6,
-        rh,
-        to,
-        bo,
-        rerr,
-        un,
-        rok,
-        rse,
-        lrl,
-        o,
-    ] = COUNTERS.snapshot();
-    view.store_lookups_app_hit = a;
-    view.store_lookups_local_hit = b;
-    view.store_lookups_miss = c;
-    view.store_lookups_error = d;
-    view.store_lookups_auth_fail = e;
-    view.store_lookups_incompatible = f;
-    view.store_lookups_expired = g;
-    view.store_stores_ok = h;
-    view.store_stores_too_large = i;
-    view.store_stores_skipped_tls13_stateless = j;
-    view.store_stores_skipped_no_id = k;
-    view.store_stores_backend_error = l;
-    view.store_stores_queue_dropped = qd;
-    view.store_removes_propagated = m;
-    view.store_removes_ignored = n;
-    view.store_removes_rate_limited = rl;
-    view.store_removes_error = re;
-    view.store_evictions = o;
-    let [issued, decrypted, renewed, expired, unknown, app_keys, fallback] = [t0, t1, t2, t3, t4, t5, t6];
-    view.tickets_issued = issued;
-    view.tickets_decrypted = decrypted;
-    view.tickets_renewed = renewed;
-    view.tickets_expired = expired;
-    view.tickets_unknown = unknown;
-    view.tickets_app_keys = app_keys;
-    view.tickets_fallback = fallback;
-    view.store_lookups_remote_hit = rh;
-    view.store_lookups_timeout = to;
-    view.store_lookups_breaker_open = bo;
-    view.store_lookups_remote_error = rerr;
-    view.store_lookups_unavailable = un;
-    view.store_stores_remote_ok = rok;
-    view.store_stores_remote_error = rse;
-    view.store_lookups_rate_limited = lrl;
+    let (c, load) = (&COUNTERS, |counter: &AtomicU64| counter.load(Relaxed));
+    view.store_lookups_app_hit = load(&c.lookups_app_hit);
+    view.store_lookups_local_hit = load(&c.lookups_local_hit);
+    view.store_lookups_miss = load(&c.lookups_miss);
+    view.store_lookups_error = load(&c.lookups_error);
+    view.store_lookups_auth_fail = load(&c.lookups_auth_fail);
+    view.store_lookups_incompatible = load(&c.lookups_incompatible);
+    view.store_lookups_expired = load(&c.lookups_expired);
+    view.store_stores_ok = load(&c.stores_ok);
+    view.store_stores_too_large = load(&c.stores_too_large);
+    view.store_stores_skipped_tls13_stateless = load(&c.stores_skipped_tls13_stateless);
+    view.store_stores_skipped_no_id = load(&c.stores_skipped_no_id);
+    view.store_stores_backend_error = load(&c.stores_backend_error);
+    view.store_stores_queue_dropped = load(&c.stores_queue_dropped);
+    view.store_removes_propagated = load(&c.removes_propagated);
+    view.store_removes_ignored = load(&c.removes_ignored);
+    view.store_removes_rate_limited = load(&c.removes_rate_limited);
+    view.store_removes_error = load(&c.removes_error);
+    view.tickets_issued = load(&c.tickets_issued);
+    view.tickets_decrypted = load(&c.tickets_decrypted);
+    view.tickets_renewed = load(&c.tickets_renewed);
+    view.tickets_expired = load(&c.tickets_expired);
+    view.tickets_unknown = load(&c.tickets_unknown);
+    view.tickets_app_keys = load(&c.tickets_app_keys);
+    view.tickets_fallback = load(&c.tickets_fallback);
+    view.store_lookups_remote_hit = load(&c.lookups_remote_hit);
+    view.store_lookups_timeout = load(&c.lookups_timeout);
+    view.store_lookups_breaker_open = load(&c.lookups_breaker_open);
+    view.store_lookups_remote_error = load(&c.lookups_remote_error);
+    view.store_lookups_unavailable = load(&c.lookups_unavailable);
+    view.store_stores_remote_ok = load(&c.stores_remote_ok);
+    view.store_stores_remote_error = load(&c.stores_remote_error);
+    view.store_lookups_rate_limited = load(&c.lookups_rate_limited);
+    view.store_evictions = load(&c.evictions);
 }
 
 #[cfg(test)]

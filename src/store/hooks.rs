@@ -88,7 +88,7 @@ pub unsafe fn before_new(lib: &Libssl, ssl: *mut Ssl, sess: *mut SslSession) -> 
     let api = openssl::api(lib)?;
     let limits = engine::config()?.limits;
     // SAFETY: the caller guarantees `ssl` and `sess`.
-    let stored = unsafe { api.is_server(ssl) && (!api.is_tls13(sess) || api.tls13_stateful(ssl)) };
+    let stored = unsafe { api.is_server(ssl) && !stateless_tls13(api, ssl, sess) };
     // SAFETY: as above.
     stored.then(|| Planned { expiry: unsafe { end_with_entry(api, sess, limits) } })
 }
@@ -203,6 +203,16 @@ fn entry_meta(rt: &Runtime, api: &SessionApi, id: &[u8]) -> Option<Result<Meta, 
     Some(envelope::open(&ring, &value, &store_key, domain, producer(api), now).map(|(meta, _)| meta))
 }
 
+/// Whether `sess` is a TLS 1.3 session that lives in its ticket: no get
+/// callback is ever asked for it, so the store has nothing to do with it.
+///
+/// # Safety
+/// As [`on_new`].
+unsafe fn stateless_tls13(api: &SessionApi, ssl: *mut Ssl, sess: *mut SslSession) -> bool {
+    // SAFETY: the caller guarantees `ssl` and `sess`.
+    unsafe { api.is_tls13(sess) && !api.tls13_stateful(ssl) }
+}
+
 /// The id and DER of `sess` if it belongs in the store, else None (counted).
 ///
 /// # Safety
@@ -213,7 +223,7 @@ unsafe fn storable(api: &SessionApi, ssl: *mut Ssl, sess: *mut SslSession) -> Op
         if !api.is_server(ssl) {
             return None;
         }
-        if api.is_tls13(sess) && !api.tls13_stateful(ssl) {
+        if stateless_tls13(api, ssl, sess) {
             outcome("put", &COUNTERS.stores_skipped_tls13_stateless, "skipped_tls13_stateless", None);
             return None;
         }

@@ -132,13 +132,19 @@ mod tests {
         assert_eq!(b.admit(t + OPEN_FOR - Duration::from_millis(1)), Admit::Refuse);
     }
 
+    /// A breaker opened at `t` by THRESHOLD failures.
+    fn opened_at(t: Instant, jitter: Duration) -> Breaker {
+        let mut b = Breaker::new();
+        for _ in 0..THRESHOLD {
+            b.failed(t, jitter);
+        }
+        b
+    }
+
     #[test]
     fn after_the_interval_one_probe_closes_it_or_opens_it_again() {
-        let mut b = Breaker::new();
         let t = Instant::now();
-        for _ in 0..THRESHOLD {
-            b.failed(t, NO_JITTER);
-        }
+        let mut b = opened_at(t, NO_JITTER);
         let later = t + OPEN_FOR;
         assert_eq!(b.admit(later), Admit::Probe);
         assert_eq!(b.admit(later), Admit::Refuse, "only one probe at a time");
@@ -152,22 +158,16 @@ mod tests {
 
     #[test]
     fn jitter_delays_the_probe_by_at_most_a_quarter() {
-        let mut b = Breaker::new();
         let t = Instant::now();
-        for _ in 0..THRESHOLD {
-            b.failed(t, Duration::from_secs(60));
-        }
+        let mut b = opened_at(t, Duration::from_secs(60));
         assert_eq!(b.admit(t + OPEN_FOR), Admit::Refuse);
         assert_eq!(b.admit(t + OPEN_FOR + OPEN_FOR / 4), Admit::Probe);
     }
 
     #[test]
     fn a_probe_without_a_connection_is_given_back() {
-        let mut b = Breaker::new();
         let t = Instant::now();
-        for _ in 0..THRESHOLD {
-            b.failed(t, NO_JITTER);
-        }
+        let mut b = opened_at(t, NO_JITTER);
         let later = t + OPEN_FOR;
         assert_eq!(b.admit(later), Admit::Probe);
         b.abandoned(Admit::Probe, later);

@@ -211,3 +211,35 @@ def tls_pki(d):
         subprocess.run(["openssl"] + argv, capture_output=True, timeout=60, check=True, env=base_env())
     os.chmod(key, 0o644)
     return ca, cert, key
+
+
+# Restarts and what Redis executed (the fleet and fault cases) ---------------
+LOOKUP_COMMANDS = ("get", "mget", "getdel")
+
+
+def lookup_calls(redis):
+    """How many lookup commands (GET, MGET, GETDEL) Redis has executed so
+    far, from INFO commandstats: what reached it, not what was sent."""
+    info = redis.call("INFO", "commandstats").decode()
+    calls = 0
+    for line in info.splitlines():
+        name, _, stats = line.partition(":")
+        if name in ("cmdstat_" + c for c in LOOKUP_COMMANDS):
+            calls += int(dict(kv.split("=") for kv in stats.split(","))["calls"])
+    return calls
+
+
+def kill(redis):
+    """SIGKILL: Redis is gone at once, its port closed (nothing persisted)."""
+    redis.signal(signal.SIGCONT)
+    redis.proc.stop(signal.SIGKILL, 5)
+
+
+def restart(redis):
+    """Starts the same redis-server again (same argv: same port, same
+    socket) after `kill`; True once it accepts connections."""
+    ready = read_text(redis.out).count("Ready to accept connections")
+    redis.proc = Proc("redis-server", list(redis.proc.p.args), base_env(), redis.out)
+    redis.ok = wait_until(lambda: read_text(redis.out).count("Ready to accept connections") > ready
+                          or not redis.proc.alive(), 10) and redis.proc.alive()
+    return redis.ok

@@ -170,11 +170,13 @@ def metrics_totals(d):
                 continue
             if line.startswith("#"):
                 continue
-            m = re.fullmatch(r'(sesscb_store_\w+)\{pid="(\d+)"(?:,outcome="(\w+)")?\} (\d+)', line)
-            if not m or m.group(1) not in typed or name != "metrics-%s.prom" % m.group(2):
+            m = re.fullmatch(r'(sesscb_store_\w+)\{pid="(\d+)"(?:,(?:outcome|le)="([\w.+]+)")?\} ([\d.]+)', line)
+            # A histogram's samples (_bucket, _sum, _count) are typed by its name.
+            histogram = m and re.sub(r"_(bucket|sum|count)$", "", m.group(1))
+            if not m or typed.isdisjoint((m.group(1), histogram)) or name != "metrics-%s.prom" % m.group(2):
                 raise ValueError("%s: %r" % (name, line))
-            key, value = (m.group(1), m.group(3)), int(m.group(4))
-            if m.group(1).endswith("_total"):
+            key, value = (m.group(1), m.group(3)), float(m.group(4)) if "." in m.group(4) else int(m.group(4))
+            if m.group(1).endswith("_total") or (histogram != m.group(1) and histogram in typed):
                 sums[key] = sums.get(key, 0) + value
             else:  # a host-wide gauge: every process reports the same figure
                 sums.setdefault(key, set()).add(value)

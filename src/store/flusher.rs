@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use super::counters::{self, COUNTERS, Family, Snapshot};
 use super::engine::{self, Runtime};
 use super::remote::spawn::spawn_quiet;
-use super::{metrics, writer};
+use super::{metrics, redis_health, writer};
 use crate::sync::fork_aware_lock::ForkAwareLock;
 use crate::sync::process_ids::current_pid;
 
@@ -148,8 +148,9 @@ fn flush() {
     };
     let Some(path) = engine::config().and_then(|c| c.metrics_file.as_deref()) else { return };
     let pid = current_pid();
+    let redis = runtime.as_ref().and_then(|rt| rt.remote.as_ref()).map(|_| redis_health::snapshot());
     let occupancy = runtime.and_then(|rt| rt.tier.occupancy().ok());
-    let _ = metrics::write_atomically(&metrics::expand(path, pid), &metrics::render(pid, &now, occupancy));
+    let _ = metrics::write_atomically(&metrics::expand(path, pid), &metrics::render(pid, &now, occupancy, redis));
 }
 
 /// Each host-wide counter's name and what to add to it. Evictions are

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use super::counters::{self, Family, Snapshot};
 use super::lmdb::Occupancy;
+use super::redis_health::{BOUNDS_US, Health, Latency};
 
 const FILE_MODE: u32 = 0o644;
 
@@ -25,9 +26,9 @@ pub fn expand(path: &Path, pid: u32) -> PathBuf {
     PathBuf::from(path.to_string_lossy().replace("%p", &pid.to_string()))
 }
 
-/// The file's text: counters of this process (`pid`) and, when the tier is
-/// open, its occupancy.
-pub fn render(pid: u32, counts: &Snapshot, occupancy: Option<Occupancy>) -> String {
+/// The file's text: counters of this process (`pid`), when the tier is
+/// open its occupancy, and with a Redis tier its lookup latency and breaker.
+pub fn render(pid: u32, counts: &Snapshot, occupancy: Option<Occupancy>, redis: Option<Health>) -> String {
     let mut out = String::new();
     let labels = counters::labels();
     for (family, help) in [
@@ -58,7 +59,36 @@ pub fn render(pid: u32, counts: &Snapshot, occupancy: Option<Occupancy>) -> Stri
         );
         gauge(&mut out, "sesscb_store_map_size_bytes", "Size of the embedded tier's map.", pid, o.map_size);
     }
+    if let Some(health) = redis {
+        latency_histogram(&mut out, pid, &health.latency);
+        gauge(
+            &mut out,
+            "sesscb_store_redis_breaker_state",
+            "This process's Redis breaker: 0 closed, 1 open, 2 half-open (probing).",
+            pid,
+            u64::from(health.breaker),
+        );
+    }
     out
+}
+
+/// The time each Redis lookup kept a handshake waiting, in seconds, as a
+/// Prometheus histogram (cumulative buckets).
+fn latency_histogram(out: &mut String, pid: u32, latency: &Latency) {
+    let name = "sesscb_store_redis_lookup_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time each Redis lookup added to a handshake (deadline, breaker and cap included).\n\
+         # TYPE {name} histogram"
+    );
+    let mut below = 0;
+    for (i, n) in latency.buckets.iter().enumerate() {
+        below += n;
+        let le = BOUNDS_US.get(i).map_or("+Inf".to_string(), |us| format!("{}", *us as f64 / 1e6));
+        let _ = writeln!(out, "{name}_bucket{{pid=\"{pid}\",le=\"{le}\"}} {below}");
+    }
+    let _ = writeln!(out, "{name}_sum{{pid=\"{pid}\"}} {:.9}", latency.sum_ns as f64 / 1e9);
+    let _ = writeln!(out, "{name}_count{{pid=\"{pid}\"}} {below}");
 }
 
 fn counter(out: &mut String, name: &str, help: &str, pid: u32, value: u64) {

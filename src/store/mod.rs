@@ -38,6 +38,7 @@ pub mod location;
 pub mod metrics;
 pub(crate) mod openssl;
 pub mod ratelimit;
+pub mod redis_health;
 pub mod remote;
 pub mod subkeys;
 pub mod writer;

@@ -18,7 +18,7 @@ fn samples(text: &str) -> Vec<(String, u64)> {
 
 #[test]
 fn renders_each_counter_with_its_outcome_and_pid() {
-    let text = render(77, &counts(), None);
+    let text = render(77, &counts(), None, None);
     let s = samples(&text);
     let labels = counters::labels();
     let local_hit = labels.iter().position(|(_, o)| *o == "local_hit").unwrap();
@@ -41,7 +41,7 @@ fn renders_each_counter_with_its_outcome_and_pid() {
 #[test]
 fn every_family_has_help_and_type_before_its_samples() {
     let o = Occupancy { entries: 3, bytes_used: 4096, map_size: 1 << 20, evictions: 0 };
-    let text = render(1, &counts(), Some(o));
+    let text = render(1, &counts(), Some(o), None);
     let mut declared = Vec::new();
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
@@ -88,4 +88,21 @@ fn umask() -> u32 {
         libc::umask(old);
         old
     }
+}
+
+#[test]
+fn a_redis_tier_adds_a_cumulative_latency_histogram_and_its_breaker_state() {
+    use crate::store::redis_health::{BUCKETS, Health, Latency};
+    let latency = Latency { buckets: [3, 0, 1, 0, 0, 2, 0, 1], sum_ns: 1_500_000 };
+    assert_eq!(latency.buckets.len(), BUCKETS);
+    let text = render(9, &counts(), None, Some(Health { latency, breaker: 1 }));
+    assert!(text.contains("# TYPE sesscb_store_redis_lookup_seconds histogram"));
+    for (le, n) in [("0.0001", 3), ("0.00025", 3), ("0.0005", 4), ("0.001", 4), ("0.003", 6), ("0.005", 6), ("+Inf", 7)] {
+        let line = format!("sesscb_store_redis_lookup_seconds_bucket{{pid=\"9\",le=\"{le}\"}} {n}");
+        assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
+    }
+    assert!(text.lines().any(|l| l == "sesscb_store_redis_lookup_seconds_sum{pid=\"9\"} 0.001500000"));
+    assert!(text.lines().any(|l| l == "sesscb_store_redis_lookup_seconds_count{pid=\"9\"} 7"));
+    assert!(text.lines().any(|l| l == "sesscb_store_redis_breaker_state{pid=\"9\"} 1"));
+    assert!(!render(9, &counts(), None, None).contains("redis"), "no Redis tier, no Redis lines");
 }

@@ -34,6 +34,7 @@ use self::conn::Failure;
 use self::shared::{Shared, locked};
 use super::config::RedisSettings;
 use super::lmdb::Write;
+use super::redis_health::{self, BreakerState};
 use super::subkeys::StoreKey;
 
 /// What a lookup found.
@@ -89,8 +90,16 @@ impl Remote {
     }
 
     /// Looks `keys` up, within the deadline, if the budget (wall-clock
-    /// second `now`) and the breaker allow.
+    /// second `now`) and the breaker allow; the time it took goes to the
+    /// lookup-latency histogram (what the tier added to the handshake).
     pub fn fetch(&self, keys: &[StoreKey], now: u64) -> Fetched {
+        let started = Instant::now();
+        let fetched = self.fetch_within_deadline(keys, now);
+        redis_health::LOOKUP_LATENCY.observe(started.elapsed());
+        fetched
+    }
+
+    fn fetch_within_deadline(&self, keys: &[StoreKey], now: u64) -> Fetched {
         self.ensure_thread();
         if self.shared.budget.as_ref().is_some_and(|budget| !budget.admit(now)) {
             return Fetched::RateLimited;
@@ -98,6 +107,9 @@ impl Remote {
         let admit = locked(&self.shared.breaker).admit(Instant::now());
         if admit == Admit::Refuse {
             return Fetched::BreakerOpen;
+        }
+        if admit == Admit::Probe {
+            redis_health::set_breaker(BreakerState::HalfOpen);
         }
         let Some(mut conn) = self.shared.pool_take() else {
             locked(&self.shared.breaker).abandoned(admit, Instant::now());

@@ -10,6 +10,7 @@ use super::conn::{self, Conn};
 use crate::observe::trace;
 use crate::store::config::RedisSettings;
 use crate::store::ratelimit::PerSecond;
+use crate::store::redis_health::{self, BreakerState};
 use crate::store::writer::Queue;
 use rustls::ClientConfig;
 use std::sync::Arc;
@@ -65,6 +66,7 @@ impl Shared {
     pub fn record(&self, success: bool) {
         let mut breaker = locked(&self.breaker);
         let change = if success { breaker.succeeded() } else { breaker.failed(Instant::now(), jitter()) };
+        redis_health::set_breaker(if breaker.is_open() { BreakerState::Open } else { BreakerState::Closed });
         drop(breaker);
         match change {
             Some(Change::Opened) => trace::note("store", "redis breaker opened"),

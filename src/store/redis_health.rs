@@ -1,0 +1,110 @@
+//! How the Redis tier treats handshakes, per process: how long each
+//! lookup kept a handshake waiting (a histogram, so an operator can check
+//! the added p99 against `SESSCB_STORE_TIMEOUT_MS`), and the breaker's
+//! state (a gauge). Both go to the metrics file only: they are not in the
+//! `sesscb_stats` struct, and a forked child starts from zero.
+
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Upper bounds of the finite buckets, in microseconds; one more bucket
+/// (+Inf) takes the rest.
+pub(crate) const BOUNDS_US: [u64; 7] = [100, 250, 500, 1_000, 2_000, 3_000, 5_000];
+pub(crate) const BUCKETS: usize = BOUNDS_US.len() + 1;
+
+/// Lookup times: a count per bucket (not cumulative) and their sum.
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS],
+    sum_ns: AtomicU64,
+}
+
+/// A copy of the histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Latency {
+    pub buckets: [u64; BUCKETS],
+    pub sum_ns: u64,
+}
+
+/// The breaker's state as the gauge shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    Closed = 0,
+    Open = 1,
+    HalfOpen = 2,
+}
+
+pub static LOOKUP_LATENCY: Histogram = Histogram::new();
+static BREAKER: AtomicU8 = AtomicU8::new(BreakerState::Closed as u8);
+
+impl Histogram {
+    pub const fn new() -> Self {
+        Histogram { buckets: [const { AtomicU64::new(0) }; BUCKETS], sum_ns: AtomicU64::new(0) }
+    }
+
+    pub fn observe(&self, took: Duration) {
+        let us = took.as_micros();
+        let index = BOUNDS_US.iter().position(|&bound| us <= u128::from(bound)).unwrap_or(BUCKETS - 1);
+        super::counters::count(&self.buckets[index]);
+        super::counters::add(&self.sum_ns, u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
+    }
+
+    pub fn snapshot(&self) -> Latency {
+        Latency { buckets: self.buckets.each_ref().map(|b| b.load(Relaxed)), sum_ns: self.sum_ns.load(Relaxed) }
+    }
+
+    pub(crate) fn reset(&self) {
+        for b in &self.buckets {
+            b.store(0, Relaxed);
+        }
+        self.sum_ns.store(0, Relaxed);
+    }
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub fn set_breaker(state: BreakerState) {
+    BREAKER.store(state as u8, Relaxed);
+}
+
+pub fn breaker() -> u8 {
+    BREAKER.load(Relaxed)
+}
+
+/// What the metrics file shows of the Redis tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Health {
+    pub latency: Latency,
+    pub breaker: u8,
+}
+
+pub fn snapshot() -> Health {
+    Health { latency: LOOKUP_LATENCY.snapshot(), breaker: breaker() }
+}
+
+/// A forked child's breaker starts closed, its histogram empty.
+pub(crate) fn reset() {
+    LOOKUP_LATENCY.reset();
+    set_breaker(BreakerState::Closed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_time_lands_in_the_first_bucket_that_holds_it() {
+        let h = Histogram::new();
+        for us in [0, 100, 101, 999, 1_000, 2_500, 5_000, 5_001, 900_000] {
+            h.observe(Duration::from_micros(us));
+        }
+        let s = h.snapshot();
+        assert_eq!(s.buckets, [2, 1, 0, 2, 0, 1, 1, 2]);
+        assert_eq!(s.sum_ns, 1_000 * (100 + 101 + 999 + 1_000 + 2_500 + 5_000 + 5_001 + 900_000));
+        h.reset();
+        assert_eq!(h.snapshot(), Latency { buckets: [0; BUCKETS], sum_ns: 0 });
+    }
+}

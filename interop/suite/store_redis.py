@@ -12,8 +12,10 @@ stays near a plain full handshake's, and the counters say why lookups
 missed (store_redis_faults.py). Also: warming, single use, AUTH, TLS, fork,
 a lookup cap. Helpers: store_redis_hosts.py, redis_tools.py."""
 
+import concurrent.futures
 import os
 import signal
+import ssl
 import threading
 import time
 
@@ -24,14 +26,14 @@ from .redis_tools import Fake, Redis, client_ctx, handshake, tls_pki
 from .report import R
 from .store import SESSCB, start
 from .store_redis_faults import TAMPERING, broken_backend, from_openssl_111, stopped_redis, tampered, under_valgrind
-from .store_redis_hosts import (PATIENT, SESSIONS, Hosts, entries, host_env, lookups, made_on_a,
+from .store_redis_hosts import (PATIENT, SESSIONS, Hosts, counts, entries, host_env, lookups, made_on_a,
                                 outcomes_by_pid)
 
 
-def a_to_b(d, tls, url, redis, wait=True, extra=None):
+def a_to_b(d, tls, url, redis, wait=True, extra=None, flags=("-no_ticket",)):
     """Sessions made on A resumed on B, out of SESSIONS (None: a server or a
     first handshake failed)."""
-    hosts = Hosts(d, url, dict(PATIENT, **(extra or {})))
+    hosts = Hosts(d, url, dict(PATIENT, **(extra or {})), flags)
     try:
         if not (hosts.ok and hosts.warm(tls)):
             return None
@@ -47,10 +49,11 @@ def a_to_b(d, tls, url, redis, wait=True, extra=None):
         hosts.stop()
 
 
-def cross_host(redis, name, tls, url, extra=None):
-    plain = a_to_b(cfg.FX.rundir("redis-%s-%s-plain" % (name, tls)), tls, None, redis, wait=False)
+def cross_host(redis, name, tls, url, extra=None, flags=("-no_ticket",)):
+    """`flags`: both runs' s_server flags (the plain run never gets `extra`)."""
+    plain = a_to_b(cfg.FX.rundir("redis-%s-%s-plain" % (name, tls)), tls, None, redis, wait=False, flags=flags)
     d = cfg.FX.rundir("redis-%s-%s" % (name, tls))
-    stored = a_to_b(d, tls, url, redis, extra=extra)
+    stored = a_to_b(d, tls, url, redis, extra=extra, flags=flags)
     hits = lookups(d, "b", "remote_hit")
     R.row("store " + name, tls, "A->B", "%s/%d" % (plain, SESSIONS), "%s/%d" % (stored, SESSIONS),
           "ok" if plain == 0 and stored == SESSIONS else "FAIL")
@@ -59,6 +62,9 @@ def cross_host(redis, name, tls, url, extra=None):
     R.check(label + " through Redis: %d, each a remote_hit" % SESSIONS, stored == SESSIONS and hits == SESSIONS,
             "resumed %s/%d, B's remote_hit %d" % (stored, SESSIONS, hits))
     return d
+
+
+FORCED = {"SESSCB_STORE_FORCE_STATEFUL_TLS13": "1"}
 
 
 def warmed_embedded_tier(redis):
@@ -141,7 +147,12 @@ def a_to_b_auth(d, redis, pw, secret):
     return resumed
 
 
-RACES = 50
+RACES = 1000
+BATCH = 50   # sessions made on A, then raced
+RACERS = 4   # rounds raced at once, each two handshakes at once
+# A winner whose GETDEL reply is late would resume nowhere: the race gives
+# lookups 100 ms, since this shared machine sometimes schedules Redis late.
+RACE_TIMEOUT = {"SESSCB_STORE_TIMEOUT_MS": "100"}
 
 
 def race_round(ctx, ports, sess):
@@ -156,26 +167,53 @@ def race_round(ctx, ports, sess):
     return None if len(results) != len(ports) or None in results else results.count(True)
 
 
+def batch_on_a(ctx, hosts, n, before):
+    """n sessions made on A (which had made `before` full handshakes), once
+    A counts all of them written to Redis; None if one failed or resumed."""
+    made = [handshake(ctx, hosts.port_a) for _ in range(n)]
+    if any(reused is not False for reused, _, _ in made):
+        return None
+    writes = (before + n) * (2 if ctx.maximum_version == ssl.TLSVersion.TLSv1_3 else 1)
+    wait_until(lambda: counts(hosts.d, "a").get(("sesscb_store_stores_total", "remote_ok"), 0) >= writes, 5)
+    return [sess for _, sess, _ in made]
+
+
+def races(ctx, hosts, port_c, rounds):
+    """Outcome of each round (see race_round), batch by batch."""
+    per_round = []
+    with concurrent.futures.ThreadPoolExecutor(RACERS) as pool:
+        while len(per_round) < rounds:
+            batch = batch_on_a(ctx, hosts, min(BATCH, rounds - len(per_round)), 1 + len(per_round))
+            if batch is None:
+                return per_round + [None]
+            per_round += pool.map(lambda sess: race_round(ctx, [hosts.port_b, port_c], sess), batch)
+    return per_round
+
+
 def single_use(redis, tls, rounds, want):
     """SESSCB_STORE_SINGLE_USE=tls13: hosts B and C race the same session
     each round; a TLS 1.3 session resumes exactly once (GETDEL), a TLS 1.2
     id on both (never single use)."""
     d = cfg.FX.rundir("redis-single-use-%s" % tls)
-    extra = dict(PATIENT, SESSCB_STORE_SINGLE_USE="tls13", SESSCB_METRICS_INTERVAL_MS="20")
+    extra = dict(RACE_TIMEOUT, SESSCB_STORE_SINGLE_USE="tls13", SESSCB_METRICS_INTERVAL_MS="20")
     hosts, ctx, per_round = Hosts(d, redis.url(), extra), client_ctx(tls), []
     c, port_c, ok_c = start(d, "host-c", host_env(d, "c", redis.url(), extra), ["-no_ticket"])
+    t0 = time.monotonic()
     try:
         if hosts.ok and ok_c and hosts.warm(tls) and handshake(ctx, port_c)[0] is False:
             time.sleep(0.3)
-            for i in range(rounds):
-                sess = made_on_a(ctx, hosts, 1 + i + 1)
-                per_round.append(race_round(ctx, [hosts.port_b, port_c], sess) if sess else None)
+            t0 = time.monotonic()
+            per_round = races(ctx, hosts, port_c, rounds)
     finally:
+        took = time.monotonic() - t0
+        hits = lambda: lookups(d, "b", "remote_hit") + lookups(d, "c", "remote_hit")
+        wait_until(lambda: hits() >= want * rounds, 3)
         hosts.stop()
         c.stop(signal.SIGTERM, 5)
     rows = {n: per_round.count(n) for n in set(per_round)}
-    R.check("store redis single use TLS %s: B and C race one session %d times, %d resume each time" % (
-        tls, rounds, want), len(per_round) == rounds and rows == {want: rounds}, "resumed per round: %r" % rows)
+    R.check("store redis single use TLS %s: B and C race one session %d times, %d resume each time (%.1f s)" % (
+        tls, rounds, want, took), len(per_round) == rounds and rows == {want: rounds} and hits() == want * rounds,
+        "resumed per round: %r, remote_hit on B and C: %d" % (rows, hits()))
 
 
 def over_tls():
@@ -278,6 +316,10 @@ def test_store_redis():
             cross_host(redis, "redis", tls, redis.url())
             cross_host(redis, "local+redis", tls, "local+" + redis.url())
         cross_host(redis, "unix", "1.2", "unix://" + redis.sock)
+        # Default TLS 1.3 tickets (stateless, each process its own ticket
+        # keys: plain resumes none on B) made stateful by the store.
+        for name, url in (("redis", redis.url()), ("local+redis", "local+" + redis.url())):
+            cross_host(redis, name + " forced-stateful", "1.3", url, FORCED, flags=())
         warmed_embedded_tier(redis)
         single_use(redis, "1.3", RACES, 1)
         single_use(redis, "1.2", 5, 2)

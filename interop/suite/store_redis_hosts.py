@@ -56,13 +56,29 @@ def lookups(d, host, outcome):
     return counts(d, host).get(("sesscb_store_lookups_total", outcome), 0)
 
 
-class Hosts:
-    """Host A and host B, started with `url` (None: the store off)."""
+def latency(d, host):
+    """The host's Redis lookup-latency histogram, summed over its metrics
+    files: [(upper bound in seconds, lookups at most that long)], ascending."""
+    rows = [(float(le.replace("+Inf", "inf")), n) for (name, le), n in counts(d, host).items()
+            if name == "sesscb_store_redis_lookup_seconds_bucket"]
+    return sorted(rows)
 
-    def __init__(self, d, url, extra=None):
+
+def p99_bound(rows):
+    """The upper bound of the bucket that holds the 99th percentile (None:
+    no lookup observed)."""
+    total = rows[-1][1] if rows else 0
+    return next((bound for bound, n in rows if n >= 0.99 * total), None) if total else None
+
+
+class Hosts:
+    """Host A and host B, started with `url` (None: the store off);
+    `flags`: s_server's (default: stateful TLS 1.3, no tickets)."""
+
+    def __init__(self, d, url, extra=None, flags=("-no_ticket",)):
         self.d = d
-        self.a, self.port_a, ok_a = start(d, "host-a", host_env(d, "a", url, extra), ["-no_ticket"])
-        self.b, self.port_b, ok_b = start(d, "host-b", host_env(d, "b", url, extra), ["-no_ticket"])
+        self.a, self.port_a, ok_a = start(d, "host-a", host_env(d, "a", url, extra), list(flags))
+        self.b, self.port_b, ok_b = start(d, "host-b", host_env(d, "b", url, extra), list(flags))
         self.ok = ok_a and ok_b
 
     def warm(self, tls):

@@ -25,7 +25,9 @@ from .procs import Proc, free_port, wait_until
 from .redis_tools import Fake, Redis, client_ctx, handshake, tls_pki
 from .report import R
 from .store import SESSCB, start
-from .store_redis_faults import TAMPERING, broken_backend, from_openssl_111, stopped_redis, tampered, under_valgrind
+from .store_redis_faults import (TAMPERING, absent_then_up, broken_backend, from_openssl_111, killed_and_restarted,
+                                 tampered, under_valgrind)
+from .store_redis_stop import stopped_redis
 from .store_redis_hosts import (PATIENT, SESSIONS, Hosts, counts, entries, host_env, lookups, made_on_a,
                                 outcomes_by_pid)
 
@@ -331,6 +333,8 @@ def test_store_redis():
         under_valgrind(redis)
         no_keyring(redis)
         stopped_redis(redis)
+        killed_and_restarted(redis)
+        absent_then_up(redis)
         free = Fake("silent")
         free.close()  # a port where nothing listens any more
         broken_backend("absent", "redis://127.0.0.1:%d" % free.port, ["unavailable", "breaker_open"])

@@ -1,9 +1,9 @@
-"""Redis failing under the store: stopped (SIGSTOP) in the middle of a
-client loop, absent, silent, answering garbage; its values tampered with;
-a 1.1.1w writer; a host under valgrind. Every handshake completes, nothing
-resumes from a bad entry, and the counters say why lookups missed."""
+"""Redis failing under the store: killed and restarted, absent at start
+then coming up, absent, silent, answering garbage (SIGSTOP: see
+store_redis_stop.py); its values tampered with; a 1.1.1w writer; a host
+under valgrind. Every handshake completes, nothing resumes from a bad
+entry, and B's counters say exactly why each lookup missed."""
 
-import json
 import os
 import signal
 import time
@@ -12,103 +12,82 @@ from . import config as cfg
 from . import store_proofs as proofs
 from .files import read_text
 from .procs import tool, wait_until
-from .redis_tools import client_ctx, handshake, percentile
+from .redis_tools import client_ctx, handshake, kill, restart
 from .report import R
 from .store import start
 from .store_redis_hosts import PATIENT, SESSIONS, Hosts, Pair, counts, host_env, lookups, made_on_a
 
 
-# Seconds Redis stays stopped (the breaker opens within about two).
-STOPPED_FOR = 4.0
+def outcomes(d, host):
+    """The host's lookup outcomes that counted something: {outcome: n}."""
+    return {k[1]: v for k, v in counts(d, host).items() if k[0] == "sesscb_store_lookups_total" and v}
 
 
-def a_then_b(ctx, hosts):
-    """A session made on A offered to B: (B resumed?, B's handshake time)."""
-    _, sess, _ = handshake(ctx, hosts.port_a)
-    reused, _, took = handshake(ctx, hosts.port_b, sess)
-    return reused, took
+def resumed_on_b(ctx, hosts, redis=None):
+    """A session made on A offered to B: True (resumed), False (a full
+    handshake) or None (a handshake failed). With `redis`, B is offered it
+    once Redis holds what A wrote (within 2 s)."""
+    before = len(redis.keys()) if redis else 0
+    reused, sess, _ = handshake(ctx, hosts.port_a)
+    if reused is not False:
+        return None
+    if redis:
+        wait_until(lambda: len(redis.keys()) > before, 2)
+    return handshake(ctx, hosts.port_b, sess)[0]
 
 
-def stopped_redis(redis):
-    """SIGSTOP Redis during a client loop: no handshake fails, none waits
-    much longer than a plain one, the breaker opens; SIGCONT: B resumes
-    through Redis again. Plain hosts (store off) take turns with the store's
-    in the same loop, so both see the same load on this shared machine."""
-    d = cfg.FX.rundir("redis-stop")
-    plain_hosts = Hosts(cfg.FX.rundir("redis-stop-plain"), None)
-    hosts, ctx = Hosts(d, redis.url()), client_ctx("1.2")
-    plain, stopped, failed, recovered, t_stop, t_cont = [], [], 0, None, None, None
+def until_resumed(ctx, hosts, seconds=10):
+    """Rounds until B resumes one through Redis: (results, seconds taken)."""
+    t0, results = time.monotonic(), []
+    while time.monotonic() - t0 < seconds and True not in results:
+        results.append(resumed_on_b(ctx, hosts))
+        time.sleep(0.05)
+    return results, time.monotonic() - t0
+
+
+def killed_and_restarted(redis):
+    """Redis killed (SIGKILL) between handshakes and started again on the
+    same port, empty: B resumes before, makes full handshakes while Redis
+    is gone (no failure), and resumes new sessions again once it is back."""
+    d = cfg.FX.rundir("redis-restart")
+    hosts, ctx, before, down, after, took = Hosts(d, redis.url(), PATIENT), client_ctx("1.2"), [], [], [], None
     try:
-        if hosts.ok and plain_hosts.ok and hosts.warm("1.2"):
-            t_stop = time.time()
-            redis.signal(signal.SIGSTOP)
-            end = time.monotonic() + STOPPED_FOR
-            while time.monotonic() < end:
-                reused, took = a_then_b(ctx, hosts)
-                failed += reused is None
-                stopped.append(took)
-                reused, took = a_then_b(ctx, plain_hosts)
-                failed += reused is None
-                plain.append(took)
-            t_cont = time.time()
-            redis.signal(signal.SIGCONT)
-            recovered = recovery(ctx, hosts, redis, t_cont)
+        if hosts.ok and hosts.warm("1.2"):
+            before = [resumed_on_b(ctx, hosts, redis) for _ in range(SESSIONS)]
+            kill(redis)
+            down = [resumed_on_b(ctx, hosts) for _ in range(2 * SESSIONS)]
+            if restart(redis):
+                after, took = until_resumed(ctx, hosts)
     finally:
-        redis.signal(signal.SIGCONT)
         hosts.stop()
-        plain_hosts.stop()
-    report_stop(d, plain, stopped, failed, recovered, t_stop, t_cont)
+    b = outcomes(d, "b")
+    R.check("store redis killed and restarted: B resumed %d/%d before, %d/%d while Redis was gone (no failure), "
+            "and again %.2f s after the restart" % (before.count(True), SESSIONS, down.count(True), len(down),
+                                                     took or -1),
+            before == [True] * SESSIONS and down == [False] * len(down) and after[-1:] == [True] and
+            None not in after, "before %r, down %r, after %r, B's lookups %r" % (before, down, after, b))
 
 
-def recovery(ctx, hosts, redis, t_cont):
-    """Seconds from SIGCONT until B resumes a session through Redis again."""
-    end = time.monotonic() + 10
-    while time.monotonic() < end:
-        sess = made_on_a(ctx, hosts, None)
-        time.sleep(0.05)  # A's thread writes it (its queue drains first)
-        if sess is not None and handshake(ctx, hosts.port_b, sess)[0]:
-            return time.time() - t_cont
-    return None
-
-
-def breaker_timeline(d, t_stop):
-    """(seconds after SIGSTOP, what) for each breaker change host B traced."""
-    out = []
-    for name in sorted(os.listdir(d)):
-        if not name.endswith(".jsonl"):
-            continue
-        for line in read_text(os.path.join(d, name)).splitlines():
-            if "redis breaker" in line:
-                ev = json.loads(line)
-                out.append((round(float(ev["ts"]) - t_stop, 3), ev["detail"].split()[-1], ev["pid"]))
-    return sorted(out)
-
-
-def report_stop(d, plain, stopped, failed, recovered, t_stop, t_cont):
-    wait_until(lambda: lookups(d, "b", "breaker_open") > 0, 3)
-    b = counts(d, "b")
-    p99_plain, p99_stop = percentile(plain, 99) * 1e3, percentile(stopped, 99) * 1e3
-    p50_plain, p50_stop = percentile(plain, 50) * 1e3, percentile(stopped, 50) * 1e3
-    timeline = breaker_timeline(d, t_stop) if t_stop else []
-    R.note("store redis SIGSTOP: %d handshakes on B while stopped, p50 %.2f ms / p99 %.2f ms vs %d plain full "
-           "handshakes p50 %.2f / p99 %.2f ms (added p99 %.2f ms); B's lookups %r; breaker %r; SIGCONT at +%.2f s, "
-           "resumed through Redis again after %s s" % (
-               len(stopped), p50_stop, p99_stop, len(plain), p50_plain, p99_plain, p99_stop - p99_plain,
-               {k[1]: v for k, v in b.items() if k[0] == "sesscb_store_lookups_total" and v},
-               timeline, (t_cont or 0) - (t_stop or 0), None if recovered is None else round(recovered, 2)))
-    R.check("store redis SIGSTOP: every handshake completes (%d + %d plain)" % (len(stopped), len(plain)),
-            stopped and failed == 0,
-            "%d failed" % failed)
-    # The bound is loose for a shared 2-core machine; a lookup that waited
-    # on Redis (setup 500 ms, or forever) is far past it.
-    R.check("store redis SIGSTOP: added p99 handshake time stays small (< 25 ms)",
-            stopped and plain and p99_stop - p99_plain < 25, "stopped p99 %.2f ms, plain %.2f" % (p99_stop, p99_plain))
-    R.check("store redis SIGSTOP: lookups timed out, then the breaker opened and Redis was not called",
-            b.get(("sesscb_store_lookups_total", "timeout"), 0) >= 1 and
-            b.get(("sesscb_store_lookups_total", "breaker_open"), 0) >= 1 and any(w == "opened" for _, w, _ in timeline),
-            "lookups %r, timeline %r" % (b, timeline))
-    R.check("store redis SIGCONT: B resumes through Redis again within 5 s", recovered is not None and recovered < 5,
-            "after %s s" % recovered)
+def absent_then_up(redis):
+    """Hosts started while nothing listens on Redis's port: full handshakes,
+    no failure; once Redis comes up there, B resumes through it."""
+    d = cfg.FX.rundir("redis-late")
+    kill(redis)
+    hosts, ctx, absent, after, took = Hosts(d, redis.url()), client_ctx("1.2"), [], [], None
+    try:
+        if hosts.ok:
+            absent = [resumed_on_b(ctx, hosts) for _ in range(2 * SESSIONS)]
+            if restart(redis):
+                after, took = until_resumed(ctx, hosts)
+    finally:
+        hosts.stop()
+        if not redis.proc.alive():
+            restart(redis)
+    b = outcomes(d, "b")
+    R.check("store redis absent at start: %d full handshakes, no failure; B resumes through Redis %.2f s after it "
+            "comes up" % (len(absent), took or -1),
+            absent == [False] * 2 * SESSIONS and after[-1:] == [True] and None not in after,
+            "absent %r, after %r, B's lookups %r" % (absent, after, b))
 
 
 def broken_backend(name, url, want):
@@ -126,7 +105,7 @@ def broken_backend(name, url, want):
     finally:
         alive = hosts.a.alive() and hosts.b.alive()
         hosts.stop()
-    b = {k[1]: v for k, v in counts(d, "b").items() if k[0] == "sesscb_store_lookups_total" and v}
+    b = outcomes(d, "b")
     R.check("store redis %s: %d full handshakes, none resumed, servers alive, misses counted as %s" % (
         name, len(results), "/".join(want)),
         len(results) == 12 and all(r is False for r in results) and alive and sum(b.get(w, 0) for w in want) > 0,
@@ -188,10 +167,10 @@ def tampered(redis, how, change):
             wait_until(lambda: lookups(d, "b", "auth_fail") >= SESSIONS, 3)
     finally:
         hosts.stop()
-    fails = lookups(d, "b", "auth_fail")
-    R.check("store redis tampering: %d values %s in Redis, 0 resumed, each an auth_fail" % (SESSIONS, how),
-            len(sessions) == SESSIONS and changed == SESSIONS and resumed == 0 and fails == SESSIONS,
-            "changed %d, resumed %d, auth_fail %d" % (changed, resumed, fails))
+    b = outcomes(d, "b")
+    R.check("store redis tampering: %d values %s in Redis, 0 resumed, B's lookups exactly %d auth_fail" % (
+        SESSIONS, how, SESSIONS), len(sessions) == SESSIONS and changed == SESSIONS and resumed == 0 and
+        b == {"auth_fail": SESSIONS}, "changed %d, resumed %d, B's lookups %r" % (changed, resumed, b))
 
 
 VALGRIND = ("-q", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
@@ -261,6 +240,7 @@ def from_openssl_111(redis):
             wait_until(lambda: lookups(d, "b", "incompatible") >= SESSIONS, 3)
     finally:
         proofs.stop_all([a, b])
-    bad = lookups(d, "b", "incompatible")
-    R.check("store redis 1.1.1w -> 3.0: %d sessions a 1.1.1w host stored, 0 resumed by 3.0, each incompatible" % SESSIONS,
-            made == SESSIONS and resumed == 0 and bad == SESSIONS, "made %d, resumed %d, incompatible %d" % (made, resumed, bad))
+    b = outcomes(d, "b")
+    R.check("store redis 1.1.1w -> 3.0: %d sessions a 1.1.1w host stored, 0 resumed by 3.0, B's lookups exactly "
+            "%d incompatible" % (SESSIONS, SESSIONS), made == SESSIONS and resumed == 0 and
+            b == {"incompatible": SESSIONS}, "made %d, resumed %d, B's lookups %r" % (made, resumed, b))

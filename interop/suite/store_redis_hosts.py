@@ -115,13 +115,18 @@ def made_on_a(ctx, hosts, handshakes):
     return sess
 
 
-def entries(d, host):
+def host_stats(d, host):
+    """`sesscb stats --json` of the host's embedded directory ({} if none)."""
     r = subprocess.run([SESSCB, "stats", "--dir", os.path.join(d, host, "store"), "--domain", DOMAIN, "--json"],
                        capture_output=True, timeout=15)
     try:
-        return json.loads(r.stdout).get("entries", 0)
+        return json.loads(r.stdout)
     except ValueError:
-        return 0
+        return {}
+
+
+def entries(d, host):
+    return host_stats(d, host).get("entries", 0)
 
 
 def outcomes_by_pid(trace):

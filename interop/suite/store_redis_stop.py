@@ -18,7 +18,7 @@ from .procs import wait_until
 from .redis_tools import client_ctx, handshake, lookup_calls, percentile
 from .report import R
 from .store_redis_faults import outcomes
-from .store_redis_hosts import Hosts, counts, latency, made_on_a, p99_bound
+from .store_redis_hosts import Hosts, counts, host_stats, latency, made_on_a, p99_bound
 
 # Seconds Redis stays stopped (the breaker opens within about two).
 STOPPED_FOR = 4.0
@@ -123,6 +123,11 @@ def report_stop(d, run):
     R.check("store redis SIGSTOP: B's lookups added at most deadline + 1 ms at p99 (its histogram: p99 bucket "
             "<= %s s, %d lookups)" % (p99, rows[-1][1] if rows else 0),
             p99 is not None and p99 <= (DEADLINE_MS + 1) / 1e3 and rows[-1][1] >= len(stopped), "%r" % rows)
+    host_wide = host_stats(d, "b").get("redis_lookup_latency", {})
+    R.check("store redis SIGSTOP: `sesscb stats` shows B's histogram folded host-wide (%s of %s lookups <= 3 ms)" % (
+        host_wide.get("le_3000us"), host_wide.get("le_inf")),
+        host_wide.get("le_inf", 0) >= len(stopped) and host_wide.get("le_3000us", 0) >= 0.99 * host_wide["le_inf"],
+        "%r" % host_wide)
     # Client-side, loose for a shared 2-core machine: a lookup that waited
     # on Redis (setup 500 ms, or forever) is far past it.
     R.check("store redis SIGSTOP: client-side added p99 handshake time stays small (< 25 ms)",

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::counters::{self, Family};
 use super::keyring::{Key, Keyring, SECRET_LEN};
-use super::{keysource, lmdb, location};
+use super::{keysource, lmdb, location, redis_health};
 
 pub const USAGE: &str = "usage: sesscb keygen [--rotate [--retire-after SECONDS]] PATH
        sesscb stats [--dir DIR] [--domain NAME] [--uid UID] [--json]";
@@ -145,6 +145,10 @@ fn stats_json(store: &str, o: lmdb::Occupancy, totals: &[(String, u64)]) -> Stri
             family_totals(family, totals).iter().map(|(k, n)| format!("\"{k}\":{n}")).collect();
         out += &format!(",\"{}\":{{{}}}", family.name(), fields.join(","));
     }
+    if let Some(latency) = latency_totals(totals) {
+        let fields: Vec<String> = latency.iter().map(|(k, n)| format!("\"{k}\":{n}")).collect();
+        out += &format!(",\"{}\":{{{}}}", redis_health::TOTALS_FAMILY, fields.join(","));
+    }
     out + "}\n"
 }
 
@@ -159,7 +163,29 @@ fn stats_table(store: &str, o: lmdb::Occupancy, totals: &[(String, u64)]) -> Str
             out += &format!("{:<9} {outcome:<24} {n}\n", family.name());
         }
     }
+    if let Some(latency) = latency_totals(totals) {
+        out += "\nRedis lookups by time added to the handshake (cumulative)\n";
+        for (label, n) in latency {
+            out += &format!("{label:<34} {n}\n");
+        }
+    }
     out
+}
+
+/// The Redis lookup-latency histogram's host-wide totals (cumulative), or
+/// None when no process of the host has used Redis.
+fn latency_totals(totals: &[(String, u64)]) -> Option<Vec<(String, u64)>> {
+    let prefix = format!("{}.", redis_health::TOTALS_FAMILY);
+    totals.iter().any(|(name, _)| name.starts_with(&prefix)).then(|| {
+        redis_health::labels()
+            .into_iter()
+            .map(|label| {
+                let key = format!("{prefix}{label}");
+                let n = totals.iter().find(|(name, _)| *name == key).map_or(0, |(_, n)| *n);
+                (label, n)
+            })
+            .collect()
+    })
 }
 
 fn value<'a>(arg: Option<&'a String>, flag: &str) -> Result<&'a str, Failure> {

@@ -130,11 +130,13 @@ fn fold(rt: &Runtime) -> Snapshot {
     let mine = FOLDED.pid.load(Relaxed) == pid;
     let before: Snapshot = std::array::from_fn(|i| if mine { FOLDED.counts[i].load(Relaxed) } else { 0 });
     let now = COUNTERS.snapshot();
-    if rt.tier.add_totals(&deltas(&before, &now)).is_ok() {
+    let (latency, latency_now) = redis_health::unfolded(pid);
+    if rt.tier.add_totals(&[deltas(&before, &now), latency].concat()).is_ok() {
         for (slot, value) in FOLDED.counts.iter().zip(now) {
             slot.store(value, Relaxed);
         }
         FOLDED.pid.store(pid, Relaxed);
+        redis_health::folded(pid, latency_now);
     }
     now
 }

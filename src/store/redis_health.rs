@@ -4,7 +4,7 @@
 //! state (a gauge). Both go to the metrics file only: they are not in the
 //! `sesscb_stats` struct, and a forked child starts from zero.
 
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Upper bounds of the finite buckets, in microseconds; one more bucket
@@ -85,6 +85,53 @@ pub fn snapshot() -> Health {
     Health { latency: LOOKUP_LATENCY.snapshot(), breaker: breaker() }
 }
 
+/// The family of the histogram's host-wide totals (`sesscb stats`).
+pub const TOTALS_FAMILY: &str = "redis_lookup_latency";
+
+/// The totals' labels, cumulative like Prometheus's buckets: `le_100us`
+/// counts the lookups of at most 100 µs, ..., `le_inf` all of them.
+pub fn labels() -> [String; BUCKETS] {
+    std::array::from_fn(|i| BOUNDS_US.get(i).map_or("le_inf".to_string(), |us| format!("le_{us}us")))
+}
+
+/// Cumulative counts of a histogram snapshot, in [`labels`] order.
+pub fn cumulative(latency: &Latency) -> [u64; BUCKETS] {
+    let mut below = 0;
+    latency.buckets.map(|n| {
+        below += n;
+        below
+    })
+}
+
+/// The process whose counts [`FOLDED`] holds, and what it last folded.
+static FOLDED_PID: AtomicU32 = AtomicU32::new(0);
+static FOLDED: [AtomicU64; BUCKETS] = [const { AtomicU64::new(0) }; BUCKETS];
+
+/// What to add to the host-wide totals since the last fold of process
+/// `pid` (a forked child starts from zero), and the counts to pass to
+/// [`folded`] once they are added.
+pub fn unfolded(pid: u32) -> (Vec<(String, u64)>, [u64; BUCKETS]) {
+    let now = cumulative(&LOOKUP_LATENCY.snapshot());
+    let mine = FOLDED_PID.load(Relaxed) == pid;
+    let deltas = labels()
+        .into_iter()
+        .zip(now.iter().zip(&FOLDED))
+        .map(|(label, (n, was))| {
+            let before = if mine { was.load(Relaxed) } else { 0 };
+            (format!("{TOTALS_FAMILY}.{label}"), n.wrapping_sub(before))
+        })
+        .collect();
+    (deltas, now)
+}
+
+/// Records that `now` (from [`unfolded`]) is in the totals.
+pub fn folded(pid: u32, now: [u64; BUCKETS]) {
+    for (slot, n) in FOLDED.iter().zip(now) {
+        slot.store(n, Relaxed);
+    }
+    FOLDED_PID.store(pid, Relaxed);
+}
+
 /// A forked child's breaker starts closed, its histogram empty.
 pub(crate) fn reset() {
     LOOKUP_LATENCY.reset();
@@ -106,5 +153,24 @@ mod tests {
         assert_eq!(s.sum_ns, 1_000 * (100 + 101 + 999 + 1_000 + 2_500 + 5_000 + 5_001 + 900_000));
         h.reset();
         assert_eq!(h.snapshot(), Latency { buckets: [0; BUCKETS], sum_ns: 0 });
+    }
+
+    #[test]
+    fn totals_are_cumulative_and_folded_once_per_process() {
+        let latency = Latency { buckets: [1, 0, 2, 0, 0, 0, 3, 1], sum_ns: 0 };
+        assert_eq!(cumulative(&latency), [1, 1, 3, 3, 3, 3, 6, 7]);
+        assert_eq!(labels()[0], "le_100us");
+        assert_eq!(labels()[BUCKETS - 1], "le_inf");
+        // The global histogram: other tests may observe concurrently, so
+        // only what this test controls is compared.
+        let pid = u32::MAX - 7;
+        let (first, now) = unfolded(pid);
+        assert!(first.iter().all(|(name, _)| name.starts_with("redis_lookup_latency.le_")));
+        folded(pid, now);
+        LOOKUP_LATENCY.observe(Duration::from_secs(10));
+        let (second, _) = unfolded(pid);
+        assert!(second.last().is_some_and(|(name, n)| name == "redis_lookup_latency.le_inf" && *n >= 1));
+        let (other, _) = unfolded(pid - 1);
+        assert_eq!(other.last().map(|(_, n)| *n), Some(cumulative(&LOOKUP_LATENCY.snapshot())[BUCKETS - 1]));
     }
 }

@@ -99,3 +99,32 @@ fn stats_shows_the_folded_counters_of_every_process() {
     assert!(table.lines().any(|l| l.split_whitespace().eq(["lookups", "local_hit", "3"])), "{table}");
     fs::remove_dir_all(&base).unwrap();
 }
+
+#[test]
+fn stats_shows_the_redis_lookup_histogram_once_a_process_used_redis() {
+    let base = scratch("stats-latency");
+    let env = location::env_dir(&base, 4243, "web");
+    location::ensure_private_dir(&env, 0).unwrap();
+    let add = |totals: &[(String, u64)]| lmdb::Tier::open(&env, 1 << 20).unwrap().add_totals(totals).unwrap();
+    add(&[("stores.ok".into(), 1)]);
+    let b = base.to_str().unwrap();
+    let stats = |extra: &[&str]| {
+        let mut list = vec!["stats", "--dir", b, "--domain", "web", "--uid", "4243"];
+        list.extend(extra);
+        run(&args(&list)).unwrap()
+    };
+    assert!(!stats(&["--json"]).contains("redis_lookup_latency"), "no Redis, no histogram");
+    add(&[("redis_lookup_latency.le_100us".into(), 4), ("redis_lookup_latency.le_inf".into(), 6)]);
+    add(&[("redis_lookup_latency.le_3000us".into(), 5), ("redis_lookup_latency.le_inf".into(), 1)]);
+    let json = stats(&["--json"]);
+    assert!(
+        json.contains(
+            ",\"redis_lookup_latency\":{\"le_100us\":4,\"le_250us\":0,\"le_500us\":0,\"le_1000us\":0,\
+             \"le_2000us\":0,\"le_3000us\":5,\"le_5000us\":0,\"le_inf\":7}}"
+        ),
+        "{json}"
+    );
+    let table = stats(&[]);
+    assert!(table.lines().any(|l| l.split_whitespace().eq(["le_inf", "7"])), "{table}");
+    fs::remove_dir_all(&base).unwrap();
+}

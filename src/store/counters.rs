@@ -252,7 +252,6 @@ pub fn add(counter: &AtomicU64, n: u64) {
 
 extern "C" fn reset_in_child() {
     COUNTERS.reset();
-    super::redis_health::reset();
 }
 
 /// Writes this process's counters into the `store_` fields of a

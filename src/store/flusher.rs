@@ -152,7 +152,8 @@ fn flush() {
     let pid = current_pid();
     let redis = runtime.as_ref().and_then(|rt| rt.remote.as_ref()).map(|_| redis_health::snapshot());
     let occupancy = runtime.and_then(|rt| rt.tier.occupancy().ok());
-    let _ = metrics::write_atomically(&metrics::expand(path, pid), &metrics::render(pid, &now, occupancy, redis));
+    let _ =
+        metrics::write_atomically(&metrics::expand(path, pid), &metrics::render(pid, &now, occupancy, redis));
 }
 
 /// Each host-wide counter's name and what to add to it. Evictions are

@@ -4,6 +4,7 @@
 //! state (a gauge). Both go to the metrics file only: they are not in the
 //! `sesscb_stats` struct, and a forked child starts from zero.
 
+use std::sync::Once;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -42,14 +43,18 @@ impl Histogram {
     }
 
     pub fn observe(&self, took: Duration) {
+        reset_in_children();
         let us = took.as_micros();
         let index = BOUNDS_US.iter().position(|&bound| us <= u128::from(bound)).unwrap_or(BUCKETS - 1);
-        super::counters::count(&self.buckets[index]);
-        super::counters::add(&self.sum_ns, u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
+        self.buckets[index].fetch_add(1, Relaxed);
+        self.sum_ns.fetch_add(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX), Relaxed);
     }
 
     pub fn snapshot(&self) -> Latency {
-        Latency { buckets: self.buckets.each_ref().map(|b| b.load(Relaxed)), sum_ns: self.sum_ns.load(Relaxed) }
+        Latency {
+            buckets: self.buckets.each_ref().map(|b| b.load(Relaxed)),
+            sum_ns: self.sum_ns.load(Relaxed),
+        }
     }
 
     pub(crate) fn reset(&self) {
@@ -67,6 +72,7 @@ impl Default for Histogram {
 }
 
 pub fn set_breaker(state: BreakerState) {
+    reset_in_children();
     BREAKER.store(state as u8, Relaxed);
 }
 
@@ -132,8 +138,18 @@ pub fn folded(pid: u32, now: [u64; BUCKETS]) {
     FOLDED_PID.store(pid, Relaxed);
 }
 
+/// On the first observation or breaker change (as the counters do theirs):
+/// a forked child starts from zero.
+fn reset_in_children() {
+    static CHILD_RESETS: Once = Once::new();
+    CHILD_RESETS.call_once(|| {
+        // SAFETY: registers a child handler that only makes atomic stores.
+        unsafe { libc::pthread_atfork(None, None, Some(reset_in_child)) };
+    });
+}
+
 /// A forked child's breaker starts closed, its histogram empty.
-pub(crate) fn reset() {
+extern "C" fn reset_in_child() {
     LOOKUP_LATENCY.reset();
     set_breaker(BreakerState::Closed);
 }

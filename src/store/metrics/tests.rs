@@ -97,7 +97,9 @@ fn a_redis_tier_adds_a_cumulative_latency_histogram_and_its_breaker_state() {
     assert_eq!(latency.buckets.len(), BUCKETS);
     let text = render(9, &counts(), None, Some(Health { latency, breaker: 1 }));
     assert!(text.contains("# TYPE sesscb_store_redis_lookup_seconds histogram"));
-    for (le, n) in [("0.0001", 3), ("0.00025", 3), ("0.0005", 4), ("0.001", 4), ("0.003", 6), ("0.005", 6), ("+Inf", 7)] {
+    for (le, n) in
+        [("0.0001", 3), ("0.00025", 3), ("0.0005", 4), ("0.001", 4), ("0.003", 6), ("0.005", 6), ("+Inf", 7)]
+    {
         let line = format!("sesscb_store_redis_lookup_seconds_bucket{{pid=\"9\",le=\"{le}\"}} {n}");
         assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
     }

@@ -14,7 +14,9 @@ trace's note, no sesscb thread in the process) and then:
   off;
 - Redis stopped (SIGSTOP) during a client loop: every handshake completes,
   the added p99 stays small, the breaker opens; SIGCONT: B resumes through
-  Redis again."""
+  Redis again;
+- `redis://localhost`: a name would need a blocking lookup, so the tier
+  stays off in those processes, with one line each."""
 
 import glob
 import json
@@ -125,13 +127,14 @@ def a_to_b(pair, ctx, redis):
 
 
 def resumed_on_b(d, tls, url, redis):
-    """(sessions made on A that resumed on B, failed handshakes, the pair)."""
+    """(sessions made on A that resumed on B, failed handshakes, the pair);
+    with `redis`, each offer waits for A's entry there."""
     pair = Pair(d, tls, url, PATIENT if url else None)
     ctx, resumed, failed = client_ctx(tls), 0, 0
     try:
         if pair.ok and pair.warm(ctx):
             for _ in range(SESSIONS):
-                reused, _took = a_to_b(pair, ctx, redis if url else None)
+                reused, _took = a_to_b(pair, ctx, redis)
                 failed += reused is None
                 resumed += reused is True
         else:
@@ -177,6 +180,20 @@ def plain_rate(tls):
     R.check("store-redis-haproxy plain TLS %s: every handshake completes" % tls, failed == 0,
             "%d failed" % failed)
     return resumed if failed == 0 else None
+
+
+def named_host(redis):
+    """A host name in a thread-less process: one line per instance, the
+    tier off there (counted), every handshake served."""
+    d = cfg.FX.rundir("redis-haproxy-named")
+    resumed, failed, pair = resumed_on_b(d, "1.2", "redis://localhost:%d" % redis.port, None)
+    lines = [line for line in pair.logs.splitlines() if "may not start threads" in line]
+    gets, puts = outcomes(d, "b", "get"), outcomes(d, "a", "put")
+    R.check("store-redis-haproxy redis://localhost: one line per instance, the tier off, every handshake served",
+            failed == 0 and resumed == 0 and len(lines) == 2 and set(pair.exits) <= {0}
+            and gets.get("unavailable", 0) >= SESSIONS and puts.get("queue_dropped", 0) >= SESSIONS,
+            "failed %d, resumed %s, lines %r, B's gets %r, A's puts %r, exits %s" %
+            (failed, resumed, lines[:3], gets, puts, pair.exits))
 
 
 def stopped_loop(redis, pair, plain):
@@ -266,6 +283,7 @@ def test_store_redis_haproxy():
     try:
         for tls in cfg.TLS_VERSIONS:
             cross_host(redis, tls, plain_rate(tls))
+        named_host(redis)
         stopped_redis(redis)
     finally:
         redis.stop()

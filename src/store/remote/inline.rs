@@ -62,7 +62,8 @@ impl Inline {
             _ => None,
         };
         if let Some(why) = refused {
-            let line = format!("sesscb: this process may not start threads and {why}: the Redis tier is off here");
+            let line =
+                format!("sesscb: this process may not start threads and {why}: the Redis tier is off here");
             eprintln!("{line}");
             trace::note("store", &line);
             return None;
@@ -138,7 +139,13 @@ impl Link {
     }
 
     /// As far as the connection gets now, from `phase`.
-    fn advance(&mut self, phase: Phase, target: &Target, shared: &Shared, now: Instant) -> Result<Phase, Failure> {
+    fn advance(
+        &mut self,
+        phase: Phase,
+        target: &Target,
+        shared: &Shared,
+        now: Instant,
+    ) -> Result<Phase, Failure> {
         let phase = match phase {
             Phase::Down if self.backoff.ready(now) => {
                 Phase::Connecting { socket: Socket::start(&target.address)?, since: now }
@@ -320,11 +327,15 @@ fn settle(owed: Expect, reply: Value) -> Result<(), Failure> {
 /// Counts a write's outcome as the Redis thread does.
 fn count_write(owed: Expect, applied: bool) {
     match (owed, applied) {
-        (Expect::Put(key), true) => counters::outcome("put", &COUNTERS.stores_remote_ok, "remote_ok", Some(&key)),
+        (Expect::Put(key), true) => {
+            counters::outcome("put", &COUNTERS.stores_remote_ok, "remote_ok", Some(&key))
+        }
         (Expect::Put(key), false) => {
             counters::outcome("put", &COUNTERS.stores_remote_error, "remote_error", Some(&key))
         }
-        (Expect::Delete(key), false) => counters::outcome("remove", &COUNTERS.removes_error, "error", Some(&key)),
+        (Expect::Delete(key), false) => {
+            counters::outcome("remove", &COUNTERS.removes_error, "error", Some(&key))
+        }
         _ => {}
     }
 }
@@ -332,7 +343,9 @@ fn count_write(owed: Expect, applied: bool) {
 /// A write the wire had no room for.
 fn dropped_write(write: &Write, key: &StoreKey) {
     match write {
-        Write::Put { .. } => counters::outcome("put", &COUNTERS.stores_queue_dropped, "queue_dropped", Some(key)),
+        Write::Put { .. } => {
+            counters::outcome("put", &COUNTERS.stores_queue_dropped, "queue_dropped", Some(key))
+        }
         Write::Delete(_) => counters::outcome("remove", &COUNTERS.removes_error, "error", Some(key)),
     }
 }

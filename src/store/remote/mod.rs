@@ -76,11 +76,16 @@ pub struct Remote {
 
 impl Remote {
     pub fn new(settings: RedisSettings) -> Self {
-        Remote { shared: Arc::new(Shared::new(settings)), thread: Once::new(), thread_runs: false.into(), inline: OnceLock::new() }
+        Remote {
+            shared: Arc::new(Shared::new(settings)),
+            thread: Once::new(),
+            thread_runs: false.into(),
+            inline: OnceLock::new(),
+        }
     }
 
     /// Starts the Redis thread on first use; false where the host forbids
-    /// threads (the tier then does nothing in this process).
+    /// threads (the tier then runs inline).
     fn ensure_thread(&self) -> bool {
         self.thread.call_once(|| self.thread_runs.store(self::thread::start(self.shared.clone()), Relaxed));
         self.thread_runs.load(Relaxed)
@@ -140,7 +145,9 @@ impl Remote {
         };
         self.record(result.as_ref().err().copied());
         match result {
-            Ok(found) => found.map_or(Fetched::Miss, |(index, value, taken)| Fetched::Hit { index, value, taken }),
+            Ok(found) => {
+                found.map_or(Fetched::Miss, |(index, value, taken)| Fetched::Hit { index, value, taken })
+            }
             Err(Failure::Timeout) => Fetched::Timeout,
             Err(_) => Fetched::Error,
         }

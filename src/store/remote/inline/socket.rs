@@ -97,7 +97,12 @@ impl Socket {
             // SAFETY: `rest` is valid for its length; MSG_NOSIGNAL: a closed
             // peer is an error, never a SIGPIPE in the host server.
             let n = unsafe {
-                libc::send(self.raw(), rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+                libc::send(
+                    self.raw(),
+                    rest.as_ptr().cast(),
+                    rest.len(),
+                    libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+                )
             };
             if n > 0 {
                 sent += n as usize;
@@ -146,9 +151,12 @@ impl Socket {
     fn poll(&self, events: libc::c_short, deadline: Option<Instant>) -> Result<bool, Failure> {
         let left = match deadline {
             None => std::time::Duration::ZERO,
-            Some(at) => at.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()).ok_or(Failure::Timeout)?,
+            Some(at) => {
+                at.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()).ok_or(Failure::Timeout)?
+            }
         };
-        let timeout = libc::timespec { tv_sec: left.as_secs() as libc::time_t, tv_nsec: left.subsec_nanos() as _ };
+        let timeout =
+            libc::timespec { tv_sec: left.as_secs() as libc::time_t, tv_nsec: left.subsec_nanos() as _ };
         let mut pfd = libc::pollfd { fd: self.raw(), events, revents: 0 };
         // SAFETY: one valid pollfd and a valid timespec, both on the stack.
         let n = unsafe { libc::ppoll(&mut pfd, 1, &timeout, std::ptr::null()) };

@@ -9,8 +9,8 @@ use std::os::unix::net::UnixListener;
 use std::thread::JoinHandle;
 
 use super::*;
-use crate::store::remote::commands::Outgoing;
 use crate::store::config::RedisSettings;
+use crate::store::remote::commands::Outgoing;
 
 /// One step of a fake server: once the bytes it has read contain `after`,
 /// it sends each of `chunks`, 30 ms apart.
@@ -171,7 +171,8 @@ fn the_replies_owed_to_writes_are_read_before_a_lookups() {
 
 #[test]
 fn garbage_drops_the_connection() {
-    let (target, server) = tcp_fake(vec![step("PING", vec![PONG]), step("MGET", vec![b"%garbage\r\n"])], false);
+    let (target, server) =
+        tcp_fake(vec![step("PING", vec![PONG]), step("MGET", vec![b"%garbage\r\n"])], false);
     let (inline, shared) = (Inline::for_target(&target).unwrap(), shared_for(&target));
     assert!(drive_until(&inline, &shared, "ready"));
     assert_eq!(lookup(&inline, &shared, 1000), Some(Err(Failure::Protocol)));
@@ -277,7 +278,14 @@ fn frames_end_where_the_reply_ends() {
     for partial in [&b""[..], b"+OK", b"+OK\r", b"$5\r\nhel", b"$5\r\nhello\r", b"*2\r\n$-1\r\n"] {
         assert_eq!(reply_len(partial), Ok(None), "{partial:?}");
     }
-    for garbage in [&b"%1\r\n"[..], b"$x\r\n", b"$5\r\nhelloXY", b"*-2\r\n", b":1.5\r\n", b"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n"] {
+    for garbage in [
+        &b"%1\r\n"[..],
+        b"$x\r\n",
+        b"$5\r\nhelloXY",
+        b"*-2\r\n",
+        b":1.5\r\n",
+        b"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n",
+    ] {
         assert_eq!(reply_len(garbage), Err(Failure::Protocol), "{garbage:?}");
     }
     let mut input = b"-ERR no\r\n:1".to_vec();

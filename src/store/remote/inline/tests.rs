@@ -44,14 +44,14 @@ fn serve(mut s: impl Read + std::io::Write, script: Vec<Step>, close: bool) -> V
     if close {
         // Long enough for the client to read what was sent first.
         std::thread::sleep(Duration::from_millis(200));
+        return seen;
     }
-    while !close {
+    loop {
         match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
+            Ok(0) | Err(_) => return seen,
             Ok(n) => seen.extend_from_slice(&buf[..n]),
         }
     }
-    seen
 }
 
 fn tcp_fake(script: Vec<Step>, close: bool) -> (Target, JoinHandle<Vec<u8>>) {

@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use super::*;
 use crate::store::config::RedisSettings;
 use crate::store::remote::commands::Outgoing;
+use crate::store::subkeys::STORE_KEY_LEN;
 
 /// One step of a fake server: once the bytes it has read contain `after`,
 /// it sends each of `chunks`, 30 ms apart.
@@ -110,7 +111,7 @@ const PONG: &[u8] = b"+PONG\r\n";
 const HIT: &[u8] = b"*1\r\n$5\r\nhello\r\n";
 
 fn put(n: u8) -> Write {
-    Write::Put { key: [n; crate::store::subkeys::STORE_KEY_LEN], value: vec![n; 8], expiry: 4_000_000_000 }
+    Write::Put { key: [n; STORE_KEY_LEN], value: vec![n; 8], expiry: 4_000_000_000 }
 }
 
 #[test]
@@ -292,4 +293,34 @@ fn frames_end_where_the_reply_ends() {
     assert!(matches!(super::frame::next_reply(&mut input), Ok(Some(Value::ServerError(_)))));
     assert_eq!(input, b":1");
     assert_eq!(super::frame::next_reply(&mut input), Ok(None));
+}
+
+#[test]
+fn a_redis_that_stops_reading_costs_dropped_writes_never_a_wait() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        serve(&s, vec![step("PING", vec![PONG])], true);
+        // Reads nothing more for a while.
+        std::thread::sleep(Duration::from_secs(2));
+    });
+    let target = target(Address::Tcp { host: "127.0.0.1".into(), port });
+    let (inline, shared) = (Inline::for_target(&target).unwrap(), shared_for(&target));
+    assert!(drive_until(&inline, &shared, "ready"));
+    // 32 MiB: more than the kernel's buffers on both ends take.
+    let big = (0..64u8).map(|n| Write::Put { key: [n; STORE_KEY_LEN], value: vec![n; 512 << 10], expiry: 1 });
+    assert!(shared.outbox.push(big.map(|write| Outgoing { write, single_use: false })));
+    let started = Instant::now();
+    inline.progress(&shared);
+    assert!(started.elapsed() < Duration::from_millis(200), "an event waited {:?}", started.elapsed());
+    if let Phase::Ready(wire) = &inline.link.lock().unwrap().phase {
+        assert!(wire.expected.len() < 64, "some writes were dropped");
+        assert!(wire.unsent.len() <= UNSENT_LIMIT + (600 << 10), "{} bytes held", wire.unsent.len());
+    } else {
+        panic!("the connection stays up");
+    }
+    drop(inline);
+    server.join().unwrap();
 }

@@ -10,6 +10,8 @@
 //! - [`thread`]: the process's Redis thread: it connects (DNS, TCP, AUTH
 //!   never happen on a handshake), keeps a few set-up connections ready for
 //!   lookups, and sends the queued writes.
+//! - [`inline`]: where the host forbids threads, the session events drive
+//!   one connection themselves, never waiting but for a lookup's replies.
 //!
 //! A lookup takes a ready connection or misses; it waits at most the
 //! deadline (`SESSCB_STORE_TIMEOUT_MS`) and drops a connection that failed
@@ -19,18 +21,22 @@
 pub mod breaker;
 pub mod commands;
 pub mod conn;
+pub mod inline;
 pub mod shared;
 pub mod spawn;
 pub mod thread;
 pub mod url;
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Once, OnceLock};
 use std::time::Instant;
+
+use redis::Value;
 
 use self::breaker::Admit;
 use self::commands::Outgoing;
 use self::conn::Failure;
+use self::inline::Inline;
 use self::shared::{Shared, locked};
 use super::config::RedisSettings;
 use super::lmdb::Write;
@@ -64,24 +70,48 @@ pub struct Remote {
     shared: Arc<Shared>,
     thread: Once,
     thread_runs: AtomicBool,
+    /// Where no thread may start: the events' own connection (None: the
+    /// target needs the thread).
+    inline: OnceLock<Option<Inline>>,
 }
 
 impl Remote {
     pub fn new(settings: RedisSettings) -> Self {
-        Remote { shared: Arc::new(Shared::new(settings)), thread: Once::new(), thread_runs: false.into() }
+        Remote {
+            shared: Arc::new(Shared::new(settings)),
+            thread: Once::new(),
+            thread_runs: false.into(),
+            inline: OnceLock::new(),
+        }
     }
 
     /// Starts the Redis thread on first use; false where the host forbids
-    /// threads (the tier then does nothing in this process).
+    /// threads (the tier then runs inline).
     fn ensure_thread(&self) -> bool {
         self.thread.call_once(|| self.thread_runs.store(self::thread::start(self.shared.clone()), Relaxed));
         self.thread_runs.load(Relaxed)
     }
 
+    /// The inline tier, where the host forbids threads.
+    fn inline(&self) -> Option<&Inline> {
+        if self.ensure_thread() {
+            return None;
+        }
+        self.inline.get_or_init(|| Inline::for_target(&self.shared.settings.target)).as_ref()
+    }
+
     /// Queues writes for Redis; false (the caller counts a drop) when the
-    /// queue is full or no thread can send them.
+    /// queue is full or nothing can send them.
     pub fn send(&self, writes: impl ExactSizeIterator<Item = Write>, single_use: bool) -> bool {
-        self.ensure_thread() && self.shared.outbox.push(writes.map(|write| Outgoing { write, single_use }))
+        let inline = self.inline();
+        if inline.is_none() && !self.ensure_thread() {
+            return false;
+        }
+        let queued = self.shared.outbox.push(writes.map(|write| Outgoing { write, single_use }));
+        if let Some(inline) = inline {
+            inline.progress(&self.shared);
+        }
+        queued
     }
 
     /// Whether TLS 1.3 sessions are single use (`SESSCB_STORE_SINGLE_USE`).
@@ -100,39 +130,69 @@ impl Remote {
     }
 
     fn fetch_within_deadline(&self, keys: &[StoreKey], now: u64) -> Fetched {
-        self.ensure_thread();
-        if self.shared.budget.as_ref().is_some_and(|budget| !budget.admit(now)) {
-            return Fetched::RateLimited;
-        }
-        let admit = locked(&self.shared.breaker).admit(Instant::now());
-        if admit == Admit::Refuse {
-            return Fetched::BreakerOpen;
-        }
-        if admit == Admit::Probe {
-            redis_health::set_breaker(BreakerState::HalfOpen);
-        }
-        let Some(mut conn) = self.shared.pool_take() else {
-            locked(&self.shared.breaker).abandoned(admit, Instant::now());
-            return Fetched::Unavailable;
+        let inline = self.inline();
+        let admit = match self.admitted(now) {
+            Ok(admit) => admit,
+            Err(refused) => {
+                // No call, but an inline connection still moves along.
+                if let Some(inline) = inline {
+                    inline.progress(&self.shared);
+                }
+                return refused;
+            }
         };
         let deadline = Instant::now() + self.shared.settings.timeout;
         let (packed, replies) = self::commands::lookup(keys, self.single_use_tls13());
-        let result = conn
-            .call(&packed, replies, deadline)
-            .and_then(|replies| self::commands::found_in(replies, keys.len()));
+        let answer = |values| self::commands::found_in(values, keys.len());
+        let called = match inline {
+            Some(inline) => inline.call(&self.shared, &packed, replies, deadline).map(|r| r.and_then(answer)),
+            None => self.pooled_call(&packed, replies, deadline, answer),
+        };
+        let Some(result) = called else {
+            locked(&self.shared.breaker).abandoned(admit, Instant::now());
+            return Fetched::Unavailable;
+        };
+        self.record(result.as_ref().err().copied());
         match result {
             Ok(found) => {
-                self.shared.pool_add(conn);
-                self.record(None);
                 found.map_or(Fetched::Miss, |(index, value, taken)| Fetched::Hit { index, value, taken })
             }
-            // The connection is dropped: a late reply must never answer
-            // the next lookup.
-            Err(failure) => {
-                self.record(Some(failure));
-                if failure == Failure::Timeout { Fetched::Timeout } else { Fetched::Error }
-            }
+            Err(Failure::Timeout) => Fetched::Timeout,
+            Err(_) => Fetched::Error,
         }
+    }
+
+    /// Whether the budget and the breaker let a lookup call Redis.
+    fn admitted(&self, now: u64) -> Result<Admit, Fetched> {
+        if self.shared.budget.as_ref().is_some_and(|budget| !budget.admit(now)) {
+            return Err(Fetched::RateLimited);
+        }
+        match locked(&self.shared.breaker).admit(Instant::now()) {
+            Admit::Refuse => Err(Fetched::BreakerOpen),
+            Admit::Probe => {
+                redis_health::set_breaker(BreakerState::HalfOpen);
+                Ok(Admit::Probe)
+            }
+            admit => Ok(admit),
+        }
+    }
+
+    /// A lookup on a ready connection of the thread's pool, put back only
+    /// after a good answer: after a failure a late reply must never answer
+    /// the next lookup. None: no ready connection.
+    fn pooled_call<T>(
+        &self,
+        packed: &[u8],
+        replies: usize,
+        deadline: Instant,
+        answer: impl FnOnce(Vec<Value>) -> Result<T, Failure>,
+    ) -> Option<Result<T, Failure>> {
+        let mut conn = self.shared.pool_take()?;
+        let result = conn.call(packed, replies, deadline).and_then(answer);
+        if result.is_ok() {
+            self.shared.pool_add(conn);
+        }
+        Some(result)
     }
 
     fn record(&self, failure: Option<Failure>) {

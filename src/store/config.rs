@@ -166,18 +166,15 @@ fn backend(
         "local" => return Ok(Some(Backend::Local)),
         _ => {}
     }
-    if ["redis+cluster", "local+redis+cluster"].iter().any(|s| has_scheme(&text, s)) {
-        return Err(refused("Redis Cluster is not in this build yet (docs/store.md)".into()));
-    }
     let (with_local, url_text) = match text.strip_prefix("local+") {
         Some(rest) => (true, rest),
         None => (false, text.as_str()),
     };
-    if !["redis", "rediss", "unix"].iter().any(|s| has_scheme(url_text, s)) {
+    if !["redis", "rediss", "unix", "redis+cluster", "rediss+cluster"].iter().any(|s| has_scheme(url_text, s)) {
         // Only the scheme: the rest may hold a password.
         let scheme = text.split("://").next().unwrap_or("");
         return Err(refused(format!(
-            "unknown store '{}': expected off, local, redis://, rediss://, unix:// or local+redis://",
+            "unknown store '{}': expected off, local, redis://, rediss://, unix://, redis+cluster:// or local+redis://",
             printable(scheme)
         )));
     }

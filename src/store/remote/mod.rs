@@ -7,6 +7,8 @@
 //! - [`shared`]: what lookups and the Redis thread share (ready connections,
 //!   the breaker, the write queue).
 //! - [`spawn`]: starting a store thread no signal reaches.
+//! - [`slots`], [`cluster`], [`cluster_thread`]: Redis Cluster: slots and
+//!   the slot map, lookups routed to each key's master, the thread's side.
 //! - [`thread`]: the process's Redis thread: it connects (DNS, TCP, AUTH
 //!   never happen on a handshake), keeps a few set-up connections ready for
 //!   lookups, and sends the queued writes.
@@ -17,9 +19,12 @@
 //! and never touches the parent's sockets.
 
 pub mod breaker;
+pub mod cluster;
+pub mod cluster_thread;
 pub mod commands;
 pub mod conn;
 pub mod shared;
+pub mod slots;
 pub mod spawn;
 pub mod thread;
 pub mod url;
@@ -94,6 +99,9 @@ impl Remote {
         self.ensure_thread();
         if self.shared.budget.as_ref().is_some_and(|budget| !budget.admit(now)) {
             return Fetched::RateLimited;
+        }
+        if let Some(cluster) = &self.shared.cluster {
+            return cluster.fetch(keys, self.single_use_tls13(), self.shared.settings.timeout);
         }
         let admit = locked(&self.shared.breaker).admit(Instant::now());
         if admit == Admit::Refuse {

@@ -5,6 +5,7 @@
 //!
 //! Like the store's other thread it blocks every signal and never calls
 //! the application or OpenSSL. It ends when its process's `Remote` is gone.
+//! For a Redis Cluster it runs cluster_thread.rs's loop instead.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,18 +13,19 @@ use std::time::{Duration, Instant};
 use super::commands::{self, Outgoing};
 use super::conn::Conn;
 use super::shared::{POOL_SIZE, Shared};
+use super::url::Target;
 use super::spawn::spawn_quiet;
 use crate::store::counters::{self, COUNTERS};
 use crate::store::lmdb::Write;
 
 /// How long the thread waits for writes before it checks the pool.
-const TICK: Duration = Duration::from_millis(100);
+pub(super) const TICK: Duration = Duration::from_millis(100);
 /// Connect, AUTH, SELECT and PING must be done by then.
-const SETUP_TIMEOUT: Duration = Duration::from_millis(500);
+pub(super) const SETUP_TIMEOUT: Duration = Duration::from_millis(500);
 /// A batch of writes must be answered by then.
-const WRITE_TIMEOUT: Duration = Duration::from_millis(500);
+pub(super) const WRITE_TIMEOUT: Duration = Duration::from_millis(500);
 /// Writes per pipeline.
-const BATCH: usize = 256;
+pub(super) const BATCH: usize = 256;
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
@@ -59,6 +61,9 @@ impl Backoff {
 }
 
 fn run(shared: Arc<Shared>) {
+    if shared.cluster.is_some() {
+        return super::cluster_thread::run(shared);
+    }
     let mut writer: Option<Conn> = None;
     // One back-off each: a writer that keeps failing must not keep the
     // lookups' pool from connecting, nor the other way round.
@@ -75,23 +80,40 @@ fn run(shared: Arc<Shared>) {
     }
 }
 
-/// A set-up connection, unless the back-off says not yet or it fails.
-fn connect(shared: &Shared, backoff: &mut Backoff) -> Option<Conn> {
+/// Why no connection was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NoConn {
+    /// The back-off says not yet.
+    NotYet,
+    Failed,
+}
+
+/// A set-up connection to `target`, unless the back-off says not yet or
+/// the attempt fails.
+pub(super) fn connect_to(shared: &Shared, target: &Target, backoff: &mut Backoff) -> Result<Conn, NoConn> {
     let now = Instant::now();
     if !backoff.ready(now) {
-        return None;
+        return Err(NoConn::NotYet);
     }
-    match Conn::open(&shared.settings.target, shared.tls.as_ref(), now + SETUP_TIMEOUT) {
+    match Conn::open(target, shared.tls.as_ref(), now + SETUP_TIMEOUT) {
         Ok(conn) => {
             backoff.succeeded();
-            Some(conn)
+            Ok(conn)
         }
         Err(_) => {
             backoff.failed(Instant::now());
-            shared.record(false);
-            None
+            Err(NoConn::Failed)
         }
     }
+}
+
+/// A set-up connection, unless the back-off says not yet or it fails.
+fn connect(shared: &Shared, backoff: &mut Backoff) -> Option<Conn> {
+    let conn = connect_to(shared, &shared.settings.target, backoff);
+    if conn.as_ref().err() == Some(&NoConn::Failed) {
+        shared.record(false);
+    }
+    conn.ok()
 }
 
 /// Sends one batch on the writer connection and counts each write.
@@ -113,6 +135,11 @@ fn send(shared: &Shared, writer: &mut Option<Conn>, backoff: &mut Backoff, batch
             }
         }
     };
+    count(batch, applied);
+}
+
+/// Counts each write of `batch` as `applied` says.
+pub(super) fn count(batch: &[Outgoing], applied: Vec<bool>) {
     for (Outgoing { write, .. }, ok) in batch.iter().zip(applied) {
         let key = match write {
             Write::Put { key, .. } | Write::Delete(key) => key,

@@ -170,7 +170,7 @@ fn backend(
         Some(rest) => (true, rest),
         None => (false, text.as_str()),
     };
-    if !["redis", "rediss", "unix", "redis+cluster", "rediss+cluster"].iter().any(|s| has_scheme(url_text, s)) {
+    if !REDIS_SCHEMES.iter().any(|s| has_scheme(url_text, s)) {
         // Only the scheme: the rest may hold a password.
         let scheme = text.split("://").next().unwrap_or("");
         return Err(refused(format!(
@@ -210,6 +210,9 @@ fn password_file(path: &Path) -> Result<Secret, ConfigError> {
 }
 
 const SINGLE_USE: &str = "SESSCB_STORE_SINGLE_USE";
+/// What `SESSCB_STORE` may name after an optional `local+` (url.rs parses,
+/// or refuses `rediss+cluster` with its own line).
+const REDIS_SCHEMES: [&str; 5] = ["redis", "rediss", "unix", "redis+cluster", "rediss+cluster"];
 const CA_FILE: &str = "SESSCB_STORE_REDIS_CA_FILE";
 /// Debian's bundle of the system's trusted certificates.
 const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";

@@ -14,11 +14,11 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::Fetched;
-use super::breaker::{Admit, Breaker, Change};
+use super::breaker::{Admit, Breaker, Change, jitter};
 use super::commands::{self, Naming};
 use super::conn::{Conn, Failure};
-use super::shared::{jitter, locked};
+use super::fetched::Fetched;
+use super::locking::locked;
 use super::slots::{self, Node, SlotMap};
 use crate::observe::trace;
 use crate::store::subkeys::StoreKey;
@@ -46,7 +46,10 @@ pub fn slot_of(key: &StoreKey) -> u16 {
 /// Keys (of a lookup, or of a batch of writes) grouped by master, each
 /// group with the keys' indices in order, and whether some key's slot has
 /// no master.
-pub fn route<'a>(keys: impl IntoIterator<Item = &'a StoreKey>, map: &SlotMap) -> (Vec<(Node, Vec<usize>)>, bool) {
+pub fn route<'a>(
+    keys: impl IntoIterator<Item = &'a StoreKey>,
+    map: &SlotMap,
+) -> (Vec<(Node, Vec<usize>)>, bool) {
     let mut groups: Vec<(Node, Vec<usize>)> = Vec::new();
     let mut uncovered = false;
     for (index, key) in keys.into_iter().enumerate() {
@@ -91,7 +94,9 @@ impl Cluster {
             .map(|(node, indices)| {
                 let subset: Vec<StoreKey> = indices.iter().map(|i| keys[*i]).collect();
                 match self.ask(&node, &subset, single_use, deadline) {
-                    Fetched::Hit { index, value, taken } => Fetched::Hit { index: indices[index], value, taken },
+                    Fetched::Hit { index, value, taken } => {
+                        Fetched::Hit { index: indices[index], value, taken }
+                    }
                     other => other,
                 }
             })

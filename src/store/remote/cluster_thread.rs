@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use super::cluster::{Cluster, route};
 use super::commands::{self, Naming, Outgoing};
 use super::conn::Conn;
+use super::links::{BATCH, Backoff, NoConn, SETUP_TIMEOUT, TICK, WRITE_TIMEOUT, connect_to, count};
 use super::shared::{POOL_SIZE, Shared};
 use super::slots::{self, Node, SlotMap};
-use super::thread::{BATCH, Backoff, NoConn, SETUP_TIMEOUT, TICK, WRITE_TIMEOUT, connect_to, count};
 use super::url::Address;
 use crate::store::lmdb::Write;
 
@@ -32,7 +32,11 @@ struct Link {
 
 impl Link {
     fn new() -> Self {
-        Link { writer: None, write_backoff: Backoff::new(Instant::now()), pool_backoff: Backoff::new(Instant::now()) }
+        Link {
+            writer: None,
+            write_backoff: Backoff::new(Instant::now()),
+            pool_backoff: Backoff::new(Instant::now()),
+        }
     }
 }
 
@@ -50,7 +54,8 @@ impl State {
 }
 
 pub fn run(shared: Arc<Shared>) {
-    let mut state = State { links: HashMap::new(), refreshed: None, no_map_backoff: Backoff::new(Instant::now()) };
+    let mut state =
+        State { links: HashMap::new(), refreshed: None, no_map_backoff: Backoff::new(Instant::now()) };
     // The Remote holds the other reference: alone, this thread is done.
     while Arc::strong_count(&shared) > 1 {
         let writes = shared.outbox.take(Instant::now() + TICK);

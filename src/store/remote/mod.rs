@@ -7,6 +7,8 @@
 //! - [`shared`]: what lookups and the Redis thread share (ready connections,
 //!   the breaker, the write queue).
 //! - [`spawn`]: starting a store thread no signal reaches.
+//! - [`fetched`]: what a lookup found; [`locking`]: the shared locks;
+//!   [`links`]: the thread's timings, back-off and write counting.
 //! - [`slots`], [`cluster`], [`cluster_thread`]: Redis Cluster: slots and
 //!   the slot map, lookups routed to each key's master, the thread's side.
 //! - [`thread`]: the process's Redis thread: it connects (DNS, TCP, AUTH
@@ -23,6 +25,9 @@ pub mod cluster;
 pub mod cluster_thread;
 pub mod commands;
 pub mod conn;
+pub mod fetched;
+pub mod links;
+pub mod locking;
 pub mod shared;
 pub mod slots;
 pub mod spawn;
@@ -36,32 +41,11 @@ use std::time::Instant;
 use self::breaker::Admit;
 use self::commands::Outgoing;
 use self::conn::Failure;
+pub use self::fetched::Fetched;
 use self::shared::{Shared, locked};
 use super::config::RedisSettings;
 use super::lmdb::Write;
 use super::subkeys::StoreKey;
-
-/// What a lookup found.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Fetched {
-    /// The value under `keys[index]`; `taken`: a single-use entry, now
-    /// gone from Redis (never copied into the embedded tier).
-    Hit {
-        index: usize,
-        value: Vec<u8>,
-        taken: bool,
-    },
-    Miss,
-    Timeout,
-    /// An I/O, protocol or server error.
-    Error,
-    /// The breaker is open: Redis was not called.
-    BreakerOpen,
-    /// No ready connection (Redis down, or not yet connected).
-    Unavailable,
-    /// Over this second's lookup budget: Redis was not called.
-    RateLimited,
-}
 
 /// The Redis tier of one process.
 pub struct Remote {

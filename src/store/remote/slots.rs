@@ -18,7 +18,11 @@ pub struct Node {
 
 impl fmt::Display for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') { write!(f, "[{}]:{}", self.host, self.port) } else { write!(f, "{}:{}", self.host, self.port) }
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
     }
 }
 
@@ -78,7 +82,9 @@ pub fn parse_slots(reply: &Value, asked: &str) -> Result<SlotMap, String> {
     let Value::Array(entries) = reply else { return Err("CLUSTER SLOTS: not an array".into()) };
     let mut ranges = Vec::with_capacity(entries.len());
     for entry in entries {
-        let Value::Array(fields) = entry else { return Err("CLUSTER SLOTS: an entry is not an array".into()) };
+        let Value::Array(fields) = entry else {
+            return Err("CLUSTER SLOTS: an entry is not an array".into());
+        };
         let [first, last, master, ..] = fields.as_slice() else {
             return Err("CLUSTER SLOTS: an entry without its master".into());
         };

@@ -44,7 +44,8 @@ fn a_key_and_its_single_use_form_share_a_slot() {
 #[test]
 fn keys_are_grouped_by_master_in_order() {
     let map = three_masters();
-    let (a, b, c, a2) = (key_in(0..=5460, 0), key_in(5461..=10922, 0), key_in(10923..=16383, 0), key_in(0..=5460, 1));
+    let (a, b, c, a2) =
+        (key_in(0..=5460, 0), key_in(5461..=10922, 0), key_in(10923..=16383, 0), key_in(0..=5460, 1));
     let (groups, uncovered) = route(&[a, b, a2, c], &map);
     assert!(!uncovered);
     assert_eq!(groups, vec![(node(7000), vec![0, 2]), (node(7001), vec![1]), (node(7002), vec![3])]);
@@ -73,7 +74,11 @@ fn hit(index: usize, taken: bool) -> Fetched {
 fn a_hit_wins_then_the_worst_failure_then_a_miss() {
     assert_eq!(merge(vec![]), Fetched::Miss);
     assert_eq!(merge(vec![Fetched::Miss, Fetched::Miss]), Fetched::Miss);
-    assert_eq!(merge(vec![Fetched::Timeout, hit(1, false)]), hit(1, false), "a dead master loses only its keys");
+    assert_eq!(
+        merge(vec![Fetched::Timeout, hit(1, false)]),
+        hit(1, false),
+        "a dead master loses only its keys"
+    );
     assert_eq!(merge(vec![hit(1, false), hit(0, false)]), hit(0, false), "the first key's entry");
     assert_eq!(merge(vec![hit(0, false), hit(1, true)]), hit(1, true), "a taken entry is never lost");
     assert_eq!(merge(vec![Fetched::Miss, Fetched::BreakerOpen]), Fetched::BreakerOpen);

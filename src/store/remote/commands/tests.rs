@@ -134,7 +134,10 @@ fn a_cluster_lookup_gets_each_tagged_key_after_taking_the_once_forms() {
 fn cluster_replies_read_like_the_single_server_ones() {
     let bulk = |b: &[u8]| Value::BulkString(b.to_vec());
     assert_eq!(found_each(vec![Value::Nil, bulk(b"v")], 2), Ok(Some((1, b"v".to_vec(), false))));
-    assert_eq!(found_each(vec![Value::Nil, bulk(b"t"), Value::Nil, bulk(b"v")], 2), Ok(Some((1, b"t".to_vec(), true))));
+    assert_eq!(
+        found_each(vec![Value::Nil, bulk(b"t"), Value::Nil, bulk(b"v")], 2),
+        Ok(Some((1, b"t".to_vec(), true)))
+    );
     assert_eq!(found_each(vec![Value::Nil, Value::Nil], 2), Ok(None));
     assert_eq!(found_each(vec![Value::Nil], 2), Err(Failure::Protocol));
     let moved = redis::parse_redis_value(b"-MOVED 3999 127.0.0.1:7001\r\n").unwrap();
@@ -148,10 +151,19 @@ fn cluster_replies_read_like_the_single_server_ones() {
 
 #[test]
 fn cluster_writes_use_tagged_names_so_one_del_stays_in_one_slot() {
-    let w = [out(Write::Put { key: key(1), value: vec![9], expiry: 5 }, true), out(Write::Delete(key(2)), false)];
+    let w =
+        [out(Write::Put { key: key(1), value: vec![9], expiry: 5 }, true), out(Write::Delete(key(2)), false)];
     let text = String::from_utf8(writes_named(&w, Naming::Tagged)).unwrap();
     let (one, two) = ("01".repeat(17), "02".repeat(17));
-    assert!(text.contains(&format!("sesscb:once:{{{one}}}\r\n$1\r\n\x09\r\n$4\r\nPXAT\r\n$4\r\n5000\r\n$2\r\nNX")), "{text}");
-    assert!(text.contains(&format!("$3\r\nDEL\r\n$43\r\nsesscb:{{{two}}}\r\n$48\r\nsesscb:once:{{{two}}}\r\n")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "sesscb:once:{{{one}}}\r\n$1\r\n\x09\r\n$4\r\nPXAT\r\n$4\r\n5000\r\n$2\r\nNX"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("$3\r\nDEL\r\n$43\r\nsesscb:{{{two}}}\r\n$48\r\nsesscb:once:{{{two}}}\r\n")),
+        "{text}"
+    );
     assert_eq!(writes_named(&w, Naming::Plain), writes(&w));
 }

@@ -62,7 +62,10 @@ fn a_three_master_map_routes_every_slot_to_its_master() {
 
 #[test]
 fn uncovered_slots_have_no_master() {
-    let reply = Value::Array(vec![range(100, 200, node_value("h", 1), vec![]), range(300, 300, node_value("h", 2), vec![])]);
+    let reply = Value::Array(vec![
+        range(100, 200, node_value("h", 1), vec![]),
+        range(300, 300, node_value("h", 2), vec![]),
+    ]);
     let map = parse_slots(&reply, "x").unwrap();
     for slot in [0, 99, 201, 299, 301, 16383] {
         assert_eq!(map.master_of(slot), None, "{slot}");

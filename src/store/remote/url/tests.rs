@@ -10,7 +10,17 @@ fn tcp(host: &str, port: u16) -> Address {
 #[test]
 fn host_port_and_database_with_their_defaults() {
     let t = parse("redis://127.0.0.1").unwrap();
-    assert_eq!(t, Target { address: tcp("127.0.0.1", 6379), tls: false, db: 0, user: None, password: None, seeds: vec![] });
+    assert_eq!(
+        t,
+        Target {
+            address: tcp("127.0.0.1", 6379),
+            tls: false,
+            db: 0,
+            user: None,
+            password: None,
+            seeds: vec![]
+        }
+    );
     let t = parse("redis://cache.internal:7000/3").unwrap();
     assert_eq!((t.address, t.db), (tcp("cache.internal", 7000), 3));
     let t = parse("redis://[::1]:6380/").unwrap();

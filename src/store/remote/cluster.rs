@@ -113,20 +113,22 @@ impl Cluster {
             return if self.breaker_open(node) { Fetched::BreakerOpen } else { Fetched::Unavailable };
         };
         let (packed, replies) = commands::lookup_each(keys, single_use);
-        let (found, stale) = match conn.call(&packed, replies, deadline) {
+        // `moved`: the master answered, but for a map that changed.
+        let (found, moved) = match conn.call(&packed, replies, deadline) {
             Ok(replies) => {
-                let stale = commands::redirected(&replies);
+                let moved = commands::redirected(&replies);
                 // Every reply was read: the connection is in step.
                 self.pool_add(node, conn);
-                (commands::found_each(replies, keys.len()), stale)
+                (commands::found_each(replies, keys.len()), moved)
             }
             // Dropped: a late reply must never answer the next lookup.
-            Err(failure) => (Err(failure), true),
+            Err(failure) => (Err(failure), false),
         };
-        if stale {
+        if moved || found.is_err() {
             self.want_refresh();
         }
-        self.record(node, found.is_ok() && !stale);
+        // A redirect is no sign of a sick master: its breaker stays closed.
+        self.record(node, found.is_ok() || moved);
         match found {
             Ok(Some((index, value, taken))) => Fetched::Hit { index, value, taken },
             Ok(None) => Fetched::Miss,
@@ -152,7 +154,8 @@ impl Cluster {
         conn
     }
 
-    fn breaker_open(&self, node: &Node) -> bool {
+    /// Whether `node`'s breaker refuses lookups (or one probes it).
+    pub fn breaker_open(&self, node: &Node) -> bool {
         locked(&self.nodes).get(node).is_some_and(|side| side.breaker.is_open())
     }
 

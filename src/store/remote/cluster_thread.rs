@@ -97,7 +97,9 @@ fn refresh_if_due(shared: &Shared, cluster: &Cluster, state: &mut State) {
 }
 
 /// The map as the first node that answers tells it: the known masters
-/// first, then the seeds. A map with no slot served is no map.
+/// first, then the seeds, a node whose breaker is open last (a stopped
+/// node would hold the thread for the setup timeout). A map with no slot
+/// served is no map.
 fn fresh_map(shared: &Shared, cluster: &Cluster) -> Option<SlotMap> {
     let mut candidates = cluster.map().map(|map| map.masters()).unwrap_or_default();
     for seed in &shared.settings.target.seeds {
@@ -108,6 +110,7 @@ fn fresh_map(shared: &Shared, cluster: &Cluster) -> Option<SlotMap> {
             }
         }
     }
+    candidates.sort_by_key(|node| cluster.breaker_open(node));
     candidates.iter().find_map(|node| read_map(shared, node)).filter(|map| !map.masters().is_empty())
 }
 

@@ -112,3 +112,54 @@ fn a_failing_master_opens_its_own_breaker_only() {
     cluster.refreshing();
     assert!(!cluster.refresh_wanted());
 }
+
+/// A master on loopback that answers PING, then every lookup with `reply`;
+/// a connection to it, and its map (every slot).
+fn master_answering(reply: &'static [u8], lookups: usize) -> (Cluster, Node, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut buf = [0u8; 4096];
+        for answer in std::iter::once(&b"+PONG\r\n"[..]).chain(std::iter::repeat_n(reply, lookups)) {
+            if s.read(&mut buf).unwrap_or(0) == 0 {
+                return;
+            }
+            let _ = s.write_all(answer);
+        }
+    });
+    let node = node(port);
+    let target = crate::store::remote::url::parse(&format!("redis://127.0.0.1:{port}")).unwrap();
+    let conn = Conn::open(&target, None, Instant::now() + Duration::from_secs(2)).unwrap();
+    let master = Value::Array(vec![Value::BulkString(b"127.0.0.1".to_vec()), Value::Int(i64::from(port))]);
+    let map = Value::Array(vec![Value::Array(vec![Value::Int(0), Value::Int(16383), master])]);
+    let cluster = Cluster::default();
+    cluster.set_map(parse_slots(&map, "127.0.0.1").unwrap());
+    cluster.pool_add(&node, conn);
+    (cluster, node, server)
+}
+
+#[test]
+fn moved_is_an_error_and_a_refresh_never_a_redirect_nor_a_sick_master() {
+    let rounds = crate::store::remote::breaker::THRESHOLD as usize + 2;
+    let (cluster, node, server) = master_answering(b"-MOVED 3999 127.0.0.1:1\r\n", rounds);
+    for _ in 0..rounds {
+        assert_eq!(cluster.fetch(&[[1; 17]], false, Duration::from_millis(500)), Fetched::Error);
+        assert!(cluster.refresh_wanted(), "the thread is asked for a fresh map");
+        cluster.refreshing();
+        assert_eq!(cluster.pooled(&node), 1, "a connection whose replies were all read is kept");
+    }
+    assert!(!cluster.breaker_open(&node), "a redirect does not open the master's breaker");
+    server.join().unwrap();
+}
+
+#[test]
+fn a_hit_on_one_master_is_found_by_its_global_index() {
+    // The first GET misses, the second hits: both keys on this master.
+    let (cluster, _node, server) = master_answering(b"$-1\r\n$2\r\nhi\r\n", 1);
+    let found = cluster.fetch(&[[1; 17], [2; 17]], false, Duration::from_millis(500));
+    assert_eq!(found, Fetched::Hit { index: 1, value: b"hi".to_vec(), taken: false });
+    server.join().unwrap();
+}

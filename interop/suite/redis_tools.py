@@ -229,7 +229,8 @@ class RedisCluster:
         for i in range(masters):
             nd = os.path.join(d, "node%d" % i)
             os.makedirs(nd, exist_ok=True)
-            self.nodes.append(Redis(nd, self.SETTINGS))
+            # The bus port is otherwise the port + 10000: past 65535 for a high free port.
+            self.nodes.append(Redis(nd, self.SETTINGS + ["--cluster-port", str(free_port())]))
         self.why = ""
         self.ok = all(n.ok for n in self.nodes) and self.create(d) and self.wait_ok()
 

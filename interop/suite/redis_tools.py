@@ -224,19 +224,23 @@ class RedisCluster:
     SETTINGS = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                 "--cluster-node-timeout", "1000", "--cluster-require-full-coverage", "no"]
 
-    def __init__(self, d, masters=3):
-        self.nodes = []
+    def __init__(self, d, masters=3, password=None):
+        """`password`: every node requires it (AUTH)."""
+        self.nodes, self.password = [], password
+        auth = ["--requirepass", password, "--masterauth", password] if password else []
         for i in range(masters):
             nd = os.path.join(d, "node%d" % i)
             os.makedirs(nd, exist_ok=True)
             # The bus port is otherwise the port + 10000: past 65535 for a high free port.
-            self.nodes.append(Redis(nd, self.SETTINGS + ["--cluster-port", str(free_port())]))
+            self.nodes.append(Redis(nd, self.SETTINGS + auth + ["--cluster-port", str(free_port())]))
         self.why = ""
         self.ok = all(n.ok for n in self.nodes) and self.create(d) and self.wait_ok()
 
     def create(self, d):
         argv = [tool("redis-cli") or "redis-cli", "--cluster", "create"] + \
                ["127.0.0.1:%d" % n.port for n in self.nodes] + ["--cluster-replicas", "0", "--cluster-yes"]
+        if self.password:
+            argv += ["-a", self.password, "--no-auth-warning"]
         try:
             r = subprocess.run(argv, capture_output=True, timeout=60, env=base_env())
         except subprocess.TimeoutExpired:
@@ -248,30 +252,29 @@ class RedisCluster:
     def wait_ok(self):
         return wait_until(lambda: all(n.alive() and b"cluster_state:ok" in self.info(n) for n in self.nodes), 30)
 
-    @staticmethod
-    def info(node):
+    def info(self, node):
         try:
-            return node.call("CLUSTER", "INFO")
+            return node.call("CLUSTER", "INFO", password=self.password)
         except (OSError, IOError):
             return b""
 
-    def url(self, password=None):
-        seeds = ",".join("127.0.0.1:%d" % n.port for n in self.nodes)
-        return "redis+cluster://%s%s" % (":%s@" % password if password else "", seeds)
+    def url(self):
+        """The seeds, no credentials (hosts read the password from a file)."""
+        return "redis+cluster://" + ",".join("127.0.0.1:%d" % n.port for n in self.nodes)
 
     def sizes(self):
         """Keys on each node (DBSIZE; None for a node that does not answer)."""
         out = []
         for n in self.nodes:
             try:
-                out.append(n.call("DBSIZE"))
+                out.append(n.call("DBSIZE", password=self.password))
             except (OSError, IOError):
                 out.append(None)
         return out
 
     def flush(self):
         for n in self.nodes:
-            n.call("FLUSHALL")
+            n.call("FLUSHALL", password=self.password)
 
     def move_keys(self, src, dst):
         """Moves every slot of node `src` that holds keys to node `dst`,

@@ -190,6 +190,40 @@ def single_use(cluster):
             RACES, len(per_round) == RACES and rows == {1: RACES}, "resumed per round: %r" % rows)
 
 
+AUTH_SESSIONS = 8
+
+
+def with_password():
+    """Every node requires a password; the hosts read it from a file: A's
+    sessions resume on B, and the password is in none of the hosts' files."""
+    d = cfg.FX.rundir("rcluster-auth")
+    secret = "cl-s3cr3t-%d" % os.getpid()
+    pw = os.path.join(d, "password")
+    with open(pw, "w") as f:
+        f.write(secret + "\n")
+    os.chmod(pw, 0o600)
+    cluster, results = RedisCluster(os.path.join(d, "cluster"), password=secret), []
+    try:
+        if cluster.ok:
+            hosts = Hosts(d, cluster.url(), dict(PATIENT, SESSCB_STORE_REDIS_PASSWORD_FILE=pw))
+            try:
+                ctx = client_ctx("1.2")
+                if hosts.ok and hosts.warm("1.2"):
+                    results = offered_to_b(ctx, hosts, sessions_on_a(ctx, hosts, AUTH_SESSIONS, "1.2") or [])
+            finally:
+                hosts.stop()
+    finally:
+        cluster.stop()
+    hosts_files = [os.path.join(root, n) for root, _, files in os.walk(d) for n in files
+                   if n != "password" and not root.startswith(os.path.join(d, "cluster"))]
+    leaked = [f for f in hosts_files if secret in read_text(f)]
+    R.check("store redis+cluster AUTH (password file, every node): %d/%d resumed on B, the password in none of "
+            "the hosts' %d files" % (AUTH_SESSIONS, AUTH_SESSIONS, len(hosts_files)),
+            cluster.ok and results.count(True) == AUTH_SESSIONS and len(results) == AUTH_SESSIONS and not leaked,
+            "cluster up %s (%s), resumed %r, found in %r" % (cluster.ok, cluster.why[-200:] if not cluster.ok else "",
+                                                             results, leaked))
+
+
 def test_store_redis_cluster():
     if not os.access(SESSCB, os.X_OK):
         R.check("store-redis-cluster: %s built" % SESSCB, False, "run `make lib`")
@@ -209,3 +243,4 @@ def test_store_redis_cluster():
         master_killed(cluster)  # last: it leaves the cluster with a dead master
     finally:
         cluster.stop()
+    with_password()

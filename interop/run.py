@@ -41,7 +41,7 @@ import traceback
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from suite import apache, bindings, haproxy, nginx, s_server, store, stunnel, twossl, upgrade  # noqa: E402
 from suite import store_nginx, store_proofs, store_redis, store_servers, tickets, tickets_haproxy, tickets_nginx  # noqa: E402
-from suite import store_redis_fleet, store_redis_haproxy  # noqa: E402
+from suite import store_redis_cluster, store_redis_fleet, store_redis_haproxy  # noqa: E402
 from suite import config as cfg  # noqa: E402
 from suite.all_traces import check_all_traces  # noqa: E402
 from suite.fixture import Fixture  # noqa: E402
@@ -68,12 +68,13 @@ TESTS = collections.OrderedDict([
     ("store-redis", store_redis.test_store_redis),
     ("store-redis-fleet", store_redis_fleet.test_store_redis_fleet),
     ("store-redis-haproxy", store_redis_haproxy.test_store_redis_haproxy),
+    ("store-redis-cluster", store_redis_cluster.test_store_redis_cluster),
 ])
 
 NEEDS = {"nginx": "nginx", "upgrade": "nginx", "bindings": "nginx", "haproxy": "haproxy", "stunnel": "stunnel4",
          "apache": "apache2", "store-nginx": "nginx",
          "tickets-nginx": "nginx", "tickets-haproxy": "haproxy", "store-redis": "redis-server",
-         "store-redis-fleet": "nginx", "store-redis-haproxy": "haproxy"}
+         "store-redis-fleet": "nginx", "store-redis-haproxy": "haproxy", "store-redis-cluster": "redis-server"}
 
 USAGE = __doc__ % " ".join(TESTS)
 

@@ -57,6 +57,9 @@ class Redis:
     def signal(self, sig):
         os.kill(self.proc.p.pid, sig)
 
+    def alive(self):
+        return self.proc.alive()
+
     def stop(self):
         self.signal(signal.SIGCONT)
         self.proc.stop(signal.SIGTERM, 5)
@@ -243,3 +246,90 @@ def restart(redis):
     redis.ok = wait_until(lambda: read_text(redis.out).count("Ready to accept connections") > ready
                           or not redis.proc.alive(), 10) and redis.proc.alive()
     return redis.ok
+
+
+class RedisCluster:
+    """A Redis Cluster of `masters` redis-servers on loopback ports chosen
+    here (each in its own directory, no replicas), joined by `redis-cli
+    --cluster create`; `ok` once every node says cluster_state:ok."""
+
+    SETTINGS = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                "--cluster-node-timeout", "1000", "--cluster-require-full-coverage", "no"]
+
+    def __init__(self, d, masters=3, password=None):
+        """`password`: every node requires it (AUTH)."""
+        self.nodes, self.password = [], password
+        auth = ["--requirepass", password, "--masterauth", password] if password else []
+        for i in range(masters):
+            nd = os.path.join(d, "node%d" % i)
+            os.makedirs(nd, exist_ok=True)
+            # The bus port is otherwise the port + 10000: past 65535 for a high free port.
+            self.nodes.append(Redis(nd, self.SETTINGS + auth + ["--cluster-port", str(free_port())]))
+        self.why = ""
+        self.ok = all(n.ok for n in self.nodes) and self.create(d) and self.wait_ok()
+
+    def create(self, d):
+        argv = [tool("redis-cli") or "redis-cli", "--cluster", "create"] + \
+               ["127.0.0.1:%d" % n.port for n in self.nodes] + ["--cluster-replicas", "0", "--cluster-yes"]
+        if self.password:
+            argv += ["-a", self.password, "--no-auth-warning"]
+        try:
+            r = subprocess.run(argv, capture_output=True, timeout=60, env=base_env())
+        except subprocess.TimeoutExpired:
+            self.why = "redis-cli --cluster create timed out"
+            return False
+        self.why = r.stdout.decode(errors="replace")[-400:] + r.stderr.decode(errors="replace")[-200:]
+        return r.returncode == 0
+
+    def wait_ok(self):
+        return wait_until(lambda: all(n.alive() and b"cluster_state:ok" in self.info(n) for n in self.nodes), 30)
+
+    def info(self, node):
+        try:
+            return node.call("CLUSTER", "INFO", password=self.password)
+        except (OSError, IOError):
+            return b""
+
+    def url(self):
+        """The seeds, no credentials (hosts read the password from a file)."""
+        return "redis+cluster://" + ",".join("127.0.0.1:%d" % n.port for n in self.nodes)
+
+    def sizes(self):
+        """Keys on each node (DBSIZE; None for a node that does not answer)."""
+        out = []
+        for n in self.nodes:
+            try:
+                out.append(n.call("DBSIZE", password=self.password))
+            except (OSError, IOError):
+                out.append(None)
+        return out
+
+    def flush(self):
+        for n in self.nodes:
+            n.call("FLUSHALL", password=self.password)
+
+    def move_keys(self, src, dst):
+        """Moves every slot of node `src` that holds keys to node `dst`,
+        keys and all (the steps of a resharding: IMPORTING, MIGRATING,
+        MIGRATE, SETSLOT NODE on every master). Returns the keys moved."""
+        a, b = self.nodes[src], self.nodes[dst]
+        id_a, id_b = a.call("CLUSTER", "MYID"), b.call("CLUSTER", "MYID")
+        keys = a.keys()
+        slots = sorted({a.call("CLUSTER", "KEYSLOT", k) for k in keys})
+        for slot in slots:
+            b.call("CLUSTER", "SETSLOT", slot, "IMPORTING", id_a)
+            a.call("CLUSTER", "SETSLOT", slot, "MIGRATING", id_b)
+            in_slot = a.call("CLUSTER", "GETKEYSINSLOT", slot, 1000)
+            a.call("MIGRATE", "127.0.0.1", b.port, "", 0, 5000, "KEYS", *in_slot)
+            for n in self.nodes:
+                n.call("CLUSTER", "SETSLOT", slot, "NODE", id_b)
+        return len(keys)
+
+    def kill(self, i):
+        self.nodes[i].signal(signal.SIGKILL)
+        self.nodes[i].proc.wait(5)
+
+    def stop(self):
+        for n in self.nodes:
+            if n.alive():
+                n.stop()

@@ -166,18 +166,15 @@ fn backend(
         "local" => return Ok(Some(Backend::Local)),
         _ => {}
     }
-    if ["redis+cluster", "local+redis+cluster"].iter().any(|s| has_scheme(&text, s)) {
-        return Err(refused("Redis Cluster is not in this build yet (docs/store.md)".into()));
-    }
     let (with_local, url_text) = match text.strip_prefix("local+") {
         Some(rest) => (true, rest),
         None => (false, text.as_str()),
     };
-    if !["redis", "rediss", "unix"].iter().any(|s| has_scheme(url_text, s)) {
+    if !REDIS_SCHEMES.iter().any(|s| has_scheme(url_text, s)) {
         // Only the scheme: the rest may hold a password.
         let scheme = text.split("://").next().unwrap_or("");
         return Err(refused(format!(
-            "unknown store '{}': expected off, local, redis://, rediss://, unix:// or local+redis://",
+            "unknown store '{}': expected off, local, redis://, rediss://, unix://, redis+cluster:// or local+redis://",
             printable(scheme)
         )));
     }
@@ -213,6 +210,9 @@ fn password_file(path: &Path) -> Result<Secret, ConfigError> {
 }
 
 const SINGLE_USE: &str = "SESSCB_STORE_SINGLE_USE";
+/// What `SESSCB_STORE` may name after an optional `local+` (url.rs parses,
+/// or refuses `rediss+cluster` with its own line).
+const REDIS_SCHEMES: [&str; 5] = ["redis", "rediss", "unix", "redis+cluster", "rediss+cluster"];
 const CA_FILE: &str = "SESSCB_STORE_REDIS_CA_FILE";
 /// Debian's bundle of the system's trusted certificates.
 const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";

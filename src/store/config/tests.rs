@@ -74,7 +74,10 @@ fn every_bad_value_is_named_in_one_line() {
             &[("SESSCB_STORE", "rediss://127.0.0.1"), RING, ("SESSCB_STORE_REDIS_CA_FILE", "/dev/null")],
             "SESSCB_STORE_REDIS_CA_FILE",
         ),
-        (&[("SESSCB_STORE", "redis+cluster://a,b,c"), RING], "SESSCB_STORE"),
+        (&[("SESSCB_STORE", "redis+cluster://a,b,c")], "SESSCB_STORE_KEYRING"),
+        (&[("SESSCB_STORE", "local+redis+cluster://a,b")], "SESSCB_STORE_KEYRING"),
+        (&[("SESSCB_STORE", "redis+cluster://a,,c"), RING], "SESSCB_STORE"),
+        (&[("SESSCB_STORE", "rediss+cluster://a,b,c"), RING], "SESSCB_STORE"),
         (&[("SESSCB_STORE", "redis://h:0"), RING], "SESSCB_STORE"),
         (&[("SESSCB_STORE", "redis://h"), RING, ("SESSCB_STORE_TIMEOUT_MS", "0")], "SESSCB_STORE_TIMEOUT_MS"),
         (
@@ -151,6 +154,10 @@ fn redis_backends_with_a_keyring() {
     let r = redis_settings(&[("SESSCB_STORE", "unix:///run/r.sock?db=1"), RING]);
     assert_eq!(r.target.to_string(), "/run/r.sock?db=1");
     assert!(!Backend::Redis(r).uses_local() && Backend::Local.uses_local());
+    let r = redis_settings(&[("SESSCB_STORE", "local+redis+cluster://u:pw@h1:7000,h2:7001"), RING]);
+    assert!(r.with_local && r.target.is_cluster());
+    assert_eq!(r.target.seeds.len(), 2);
+    assert_eq!(r.target.password.as_ref().map(|p| p.expose()), Some("pw"));
 }
 
 #[test]

@@ -107,6 +107,14 @@ impl Breaker {
     }
 }
 
+/// Up to a quarter of the breaker's open interval, at random: a fleet's
+/// processes do not probe a recovering Redis together.
+pub fn jitter() -> Duration {
+    let mut bytes = [0u8; 2];
+    let n = getrandom::fill(&mut bytes).map_or(0, |_| u16::from_le_bytes(bytes));
+    OPEN_FOR / 4 * u32::from(n) / u32::from(u16::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

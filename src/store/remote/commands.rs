@@ -24,21 +24,42 @@ pub struct Outgoing {
     pub single_use: bool,
 }
 
+/// How entries are named. A Cluster puts the hex in a hash tag
+/// (`sesscb:{…}`): an entry and its single-use form share a slot, so one
+/// `DEL` removes both and a lookup of one key asks one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Naming {
+    Plain,
+    Tagged,
+}
+
 /// The Redis key of a store key.
 pub fn redis_key(key: &StoreKey) -> Vec<u8> {
-    prefixed(KEY_PREFIX, key)
+    prefixed(KEY_PREFIX, key, Naming::Plain)
 }
 
 /// The Redis key of a single-use entry.
 pub fn once_key(key: &StoreKey) -> Vec<u8> {
-    prefixed(ONCE_PREFIX, key)
+    prefixed(ONCE_PREFIX, key, Naming::Plain)
 }
 
-fn prefixed(prefix: &str, key: &StoreKey) -> Vec<u8> {
-    let mut out = Vec::with_capacity(prefix.len() + 2 * key.len());
+/// The Redis key of an entry (`once`: its single-use form) under `naming`.
+pub fn named(key: &StoreKey, once: bool, naming: Naming) -> Vec<u8> {
+    prefixed(if once { ONCE_PREFIX } else { KEY_PREFIX }, key, naming)
+}
+
+fn prefixed(prefix: &str, key: &StoreKey, naming: Naming) -> Vec<u8> {
+    let mut out = Vec::with_capacity(prefix.len() + 2 * key.len() + 2);
     out.extend_from_slice(prefix.as_bytes());
+    let tagged = naming == Naming::Tagged;
+    if tagged {
+        out.push(b'{');
+    }
     for b in key {
         out.extend_from_slice(format!("{b:02x}").as_bytes());
+    }
+    if tagged {
+        out.push(b'}');
     }
     out
 }
@@ -92,15 +113,57 @@ pub fn found(reply: Value, keys: usize) -> Result<Option<(usize, Vec<u8>)>, Fail
     Ok(None)
 }
 
+/// A Cluster lookup of `keys` (all on one node, in any slots): a `GETDEL`
+/// of each single-use key with `single_use`, then a `GET` of each key (an
+/// `MGET` across slots is refused by a Cluster). Returns the pipeline and
+/// its replies; [`found_each`] reads them.
+pub fn lookup_each(keys: &[StoreKey], single_use: bool) -> (Vec<u8>, usize) {
+    let mut pipe = redis::pipe();
+    if single_use {
+        for key in keys {
+            pipe.cmd("GETDEL").arg(named(key, true, Naming::Tagged));
+        }
+    }
+    for key in keys {
+        pipe.cmd("GET").arg(named(key, false, Naming::Tagged));
+    }
+    (pipe.get_packed_pipeline(), keys.len() * if single_use { 2 } else { 1 })
+}
+
+/// What the replies of [`lookup_each`] hold, as [`found_in`] tells.
+pub fn found_each(mut replies: Vec<Value>, keys: usize) -> Result<Option<(usize, Vec<u8>, bool)>, Failure> {
+    let Some(split) = replies.len().checked_sub(keys) else { return Err(Failure::Protocol) };
+    let gets = replies.split_off(split);
+    if gets.iter().any(|reply| matches!(reply, Value::ServerError(_))) {
+        return Err(Failure::Server);
+    }
+    replies.push(Value::Array(gets));
+    found_in(replies, keys)
+}
+
+/// Whether a Cluster's reply says the client's slot map is stale or the
+/// cluster is changing (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`).
+pub fn redirected(replies: &[Value]) -> bool {
+    replies.iter().any(|reply| match reply {
+        Value::ServerError(e) => ["MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"].contains(&e.code()),
+        _ => false,
+    })
+}
+
 /// The pipeline that applies `writes` in order: a put never replaces an
 /// entry (`NX`: the first host's session wins) and expires with the entry
 /// (`PXAT`, milliseconds); a delete is a `DEL`.
 pub fn writes(writes: &[Outgoing]) -> Vec<u8> {
+    writes_named(writes, Naming::Plain)
+}
+
+/// [`writes`] under `naming`.
+pub fn writes_named(writes: &[Outgoing], naming: Naming) -> Vec<u8> {
     let mut pipe = redis::pipe();
     for Outgoing { write, single_use } in writes {
         match write {
             Write::Put { key, value, expiry } => {
-                let name = if *single_use { once_key(key) } else { redis_key(key) };
+                let name = named(key, *single_use, naming);
                 pipe.cmd("SET")
                     .arg(name)
                     .arg(value.as_slice())
@@ -110,7 +173,7 @@ pub fn writes(writes: &[Outgoing]) -> Vec<u8> {
             }
             // Whichever kind it was stored as.
             Write::Delete(key) => {
-                pipe.cmd("DEL").arg(redis_key(key)).arg(once_key(key));
+                pipe.cmd("DEL").arg(named(key, false, naming)).arg(named(key, true, naming));
             }
         }
     }

@@ -31,7 +31,7 @@ use self::socket::Socket;
 use super::commands;
 use super::conn::Failure;
 use super::shared::Shared;
-use super::thread::Backoff;
+use super::links::Backoff;
 use super::url::{Address, Target};
 use crate::observe::trace;
 use crate::store::counters::{self, COUNTERS};
@@ -56,6 +56,7 @@ impl Inline {
     pub fn for_target(target: &Target) -> Option<Inline> {
         let refused = match &target.address {
             _ if target.tls => Some("rediss:// needs the Redis thread"),
+            _ if target.is_cluster() => Some("Redis Cluster needs the Redis thread"),
             Address::Tcp { host, .. } if host.parse::<IpAddr>().is_err() => {
                 Some("a Redis host name needs the Redis thread (name lookups may block); give its IP address")
             }

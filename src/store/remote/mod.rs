@@ -7,6 +7,10 @@
 //! - [`shared`]: what lookups and the Redis thread share (ready connections,
 //!   the breaker, the write queue).
 //! - [`spawn`]: starting a store thread no signal reaches.
+//! - [`fetched`]: what a lookup found; [`locking`]: the shared locks;
+//!   [`links`]: the thread's timings, back-off and write counting.
+//! - [`slots`], [`cluster`], [`cluster_thread`]: Redis Cluster: slots and
+//!   the slot map, lookups routed to each key's master, the thread's side.
 //! - [`thread`]: the process's Redis thread: it connects (DNS, TCP, AUTH
 //!   never happen on a handshake), keeps a few set-up connections ready for
 //!   lookups, and sends the queued writes.
@@ -19,10 +23,16 @@
 //! and never touches the parent's sockets.
 
 pub mod breaker;
+pub mod cluster;
+pub mod cluster_thread;
 pub mod commands;
 pub mod conn;
+pub mod fetched;
 pub mod inline;
+pub mod links;
+pub mod locking;
 pub mod shared;
+pub mod slots;
 pub mod spawn;
 pub mod thread;
 pub mod url;
@@ -36,34 +46,13 @@ use redis::Value;
 use self::breaker::Admit;
 use self::commands::Outgoing;
 use self::conn::Failure;
+pub use self::fetched::Fetched;
 use self::inline::Inline;
 use self::shared::{Shared, locked};
 use super::config::RedisSettings;
 use super::lmdb::Write;
 use super::redis_health::{self, BreakerState};
 use super::subkeys::StoreKey;
-
-/// What a lookup found.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Fetched {
-    /// The value under `keys[index]`; `taken`: a single-use entry, now
-    /// gone from Redis (never copied into the embedded tier).
-    Hit {
-        index: usize,
-        value: Vec<u8>,
-        taken: bool,
-    },
-    Miss,
-    Timeout,
-    /// An I/O, protocol or server error.
-    Error,
-    /// The breaker is open: Redis was not called.
-    BreakerOpen,
-    /// No ready connection (Redis down, or not yet connected).
-    Unavailable,
-    /// Over this second's lookup budget: Redis was not called.
-    RateLimited,
-}
 
 /// The Redis tier of one process.
 pub struct Remote {
@@ -131,6 +120,16 @@ impl Remote {
 
     fn fetch_within_deadline(&self, keys: &[StoreKey], now: u64) -> Fetched {
         let inline = self.inline();
+        if let Some(cluster) = &self.shared.cluster {
+            // A cluster needs the thread (inline refuses it): no thread, no call.
+            if !self.ensure_thread() {
+                return Fetched::Unavailable;
+            }
+            if self.shared.budget.as_ref().is_some_and(|budget| !budget.admit(now)) {
+                return Fetched::RateLimited;
+            }
+            return cluster.fetch(keys, self.single_use_tls13(), self.shared.settings.timeout);
+        }
         let admit = match self.admitted(now) {
             Ok(admit) => admit,
             Err(refused) => {

@@ -1,12 +1,15 @@
 //! What a process's lookups and its Redis thread share: the ready
-//! connections, the breaker and the queue of writes for Redis.
+//! connections, the breaker and the queue of writes for Redis (for a
+//! Cluster, the slot map and each master's connections and breaker).
 
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Instant;
 
-use super::breaker::{self, Breaker, Change};
+use super::breaker::{Breaker, Change, jitter};
+use super::cluster::Cluster;
 use super::commands::Outgoing;
 use super::conn::{self, Conn};
+pub use super::locking::locked;
 use crate::observe::trace;
 use crate::store::config::RedisSettings;
 use crate::store::ratelimit::PerSecond;
@@ -30,12 +33,16 @@ pub struct Shared {
     pub tls: Option<Arc<ClientConfig>>,
     /// The cap on lookups a second, if any.
     pub budget: Option<PerSecond>,
+    /// `redis+cluster://`: the slot map and the masters' sides (`pool` and
+    /// `breaker` above are then unused).
+    pub cluster: Option<Cluster>,
 }
 
 impl Shared {
     pub fn new(settings: RedisSettings) -> Self {
         let tls = if settings.target.tls { conn::tls_config(&settings.ca_certs) } else { None };
         let budget = (settings.lookups_per_second > 0).then(|| PerSecond::new(settings.lookups_per_second));
+        let cluster = settings.target.is_cluster().then(Cluster::default);
         Shared {
             settings,
             pool: Mutex::new(Vec::new()),
@@ -43,6 +50,7 @@ impl Shared {
             outbox: Queue::new(),
             tls,
             budget,
+            cluster,
         }
     }
 
@@ -74,16 +82,4 @@ impl Shared {
             None => {}
         }
     }
-}
-/// Up to a quarter of the breaker's open interval, at random: a fleet's
-/// processes do not probe a recovering Redis together.
-fn jitter() -> Duration {
-    let mut bytes = [0u8; 2];
-    let n = getrandom::fill(&mut bytes).map_or(0, |_| u16::from_le_bytes(bytes));
-    breaker::OPEN_FOR / 4 * u32::from(n) / u32::from(u16::MAX)
-}
-
-pub fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Nothing panics while holding these; a poisoned one is still valid.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

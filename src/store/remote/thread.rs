@@ -5,60 +5,26 @@
 //!
 //! Like the store's other thread it blocks every signal and never calls
 //! the application or OpenSSL. It ends when its process's `Remote` is gone.
+//! For a Redis Cluster it runs cluster_thread.rs's loop instead.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::commands::{self, Outgoing};
 use super::conn::Conn;
+use super::links::{BATCH, Backoff, NoConn, TICK, WRITE_TIMEOUT, connect_to, count};
 use super::shared::{POOL_SIZE, Shared};
 use super::spawn::spawn_quiet;
-use crate::store::counters::{self, COUNTERS};
-use crate::store::lmdb::Write;
-
-/// How long the thread waits for writes before it checks the pool.
-const TICK: Duration = Duration::from_millis(100);
-/// Connect, AUTH, SELECT and PING must be done by then.
-const SETUP_TIMEOUT: Duration = Duration::from_millis(500);
-/// A batch of writes must be answered by then.
-const WRITE_TIMEOUT: Duration = Duration::from_millis(500);
-/// Writes per pipeline.
-const BATCH: usize = 256;
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// Starts the thread; false where the host allows no new thread.
 pub fn start(shared: Arc<Shared>) -> bool {
     spawn_quiet("sesscb-redis", move || run(shared))
 }
 
-/// When the next connection attempt may be made.
-#[derive(Debug)]
-pub struct Backoff {
-    next: Instant,
-    delay: Duration,
-}
-
-impl Backoff {
-    pub fn new(now: Instant) -> Self {
-        Backoff { next: now, delay: BACKOFF_MIN }
-    }
-
-    pub fn ready(&self, now: Instant) -> bool {
-        now >= self.next
-    }
-
-    pub fn failed(&mut self, now: Instant) {
-        self.next = now + self.delay;
-        self.delay = (self.delay * 2).min(BACKOFF_MAX);
-    }
-
-    pub fn succeeded(&mut self) {
-        self.delay = BACKOFF_MIN;
-    }
-}
-
 fn run(shared: Arc<Shared>) {
+    if shared.cluster.is_some() {
+        return super::cluster_thread::run(shared);
+    }
     let mut writer: Option<Conn> = None;
     // One back-off each: a writer that keeps failing must not keep the
     // lookups' pool from connecting, nor the other way round.
@@ -77,21 +43,11 @@ fn run(shared: Arc<Shared>) {
 
 /// A set-up connection, unless the back-off says not yet or it fails.
 fn connect(shared: &Shared, backoff: &mut Backoff) -> Option<Conn> {
-    let now = Instant::now();
-    if !backoff.ready(now) {
-        return None;
+    let conn = connect_to(shared, &shared.settings.target, backoff);
+    if conn.as_ref().err() == Some(&NoConn::Failed) {
+        shared.record(false);
     }
-    match Conn::open(&shared.settings.target, shared.tls.as_ref(), now + SETUP_TIMEOUT) {
-        Ok(conn) => {
-            backoff.succeeded();
-            Some(conn)
-        }
-        Err(_) => {
-            backoff.failed(Instant::now());
-            shared.record(false);
-            None
-        }
-    }
+    conn.ok()
 }
 
 /// Sends one batch on the writer connection and counts each write.
@@ -113,23 +69,7 @@ fn send(shared: &Shared, writer: &mut Option<Conn>, backoff: &mut Backoff, batch
             }
         }
     };
-    for (Outgoing { write, .. }, ok) in batch.iter().zip(applied) {
-        let key = match write {
-            Write::Put { key, .. } | Write::Delete(key) => key,
-        };
-        match (write, ok) {
-            (Write::Put { .. }, true) => {
-                counters::outcome("put", &COUNTERS.stores_remote_ok, "remote_ok", Some(key))
-            }
-            (Write::Put { .. }, false) => {
-                counters::outcome("put", &COUNTERS.stores_remote_error, "remote_error", Some(key))
-            }
-            (Write::Delete(_), true) => {}
-            (Write::Delete(_), false) => {
-                counters::outcome("remove", &COUNTERS.removes_error, "error", Some(key))
-            }
-        }
-    }
+    count(batch, applied);
 }
 
 /// Tops the lookups' pool up to [`POOL_SIZE`] ready connections.
@@ -139,26 +79,5 @@ fn refill(shared: &Shared, backoff: &mut Backoff) {
             Some(conn) => shared.pool_add(conn),
             None => return,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_its_cap_and_resets_on_success() {
-        let t = Instant::now();
-        let mut b = Backoff::new(t);
-        assert!(b.ready(t));
-        b.failed(t);
-        assert!(!b.ready(t) && b.ready(t + BACKOFF_MIN));
-        for _ in 0..10 {
-            b.failed(t);
-        }
-        assert!(b.ready(t + BACKOFF_MAX) && !b.ready(t + BACKOFF_MAX - Duration::from_millis(1)));
-        b.succeeded();
-        b.failed(t);
-        assert!(b.ready(t + BACKOFF_MIN));
     }
 }

@@ -1,6 +1,7 @@
 //! Where the Redis tier is: `redis://[user[:password]@]host[:port][/db]`,
-//! `rediss://…` (the same over TLS) or `unix:///path[?db=N]`, parsed into
-//! a [`Target`].
+//! `rediss://…` (the same over TLS), `unix:///path[?db=N]` or
+//! `redis+cluster://[user[:password]@]h1:p1,h2:p2,…` (a Redis Cluster and
+//! its seed nodes), parsed into a [`Target`].
 //!
 //! A password may sit in the URL; it is kept in a [`Secret`], whose
 //! `Debug` prints nothing of it, and no error message here repeats the
@@ -45,11 +46,33 @@ pub struct Target {
     pub db: i64,
     pub user: Option<String>,
     pub password: Option<Secret>,
+    /// Redis Cluster: the seed nodes (`address` is the first); empty for
+    /// one server.
+    pub seeds: Vec<Address>,
+}
+
+impl Target {
+    pub fn is_cluster(&self) -> bool {
+        !self.seeds.is_empty()
+    }
+
+    /// The same credentials at another address (a Cluster node).
+    pub fn at(&self, host: &str, port: u16) -> Target {
+        Target { address: Address::Tcp { host: host.into(), port }, seeds: Vec::new(), ..self.clone() }
+    }
+
+    /// The first seed alone, for a log line.
+    fn at_first(&self) -> Target {
+        Target { seeds: Vec::new(), ..self.clone() }
+    }
 }
 
 impl fmt::Display for Target {
     /// Address and database only: what a log line may show.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_cluster() {
+            return write!(f, "cluster of {} seed(s) from {}", self.seeds.len(), self.at_first());
+        }
         match &self.address {
             Address::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}/{}", self.db)?,
             Address::Tcp { host, port } => write!(f, "{host}:{port}/{}", self.db)?,
@@ -61,9 +84,15 @@ impl fmt::Display for Target {
 
 const DEFAULT_PORT: u16 = 6379;
 
-/// Parses a `redis://` or `unix://` URL (the caller has stripped any
-/// `local+` prefix).
+/// Parses a `redis://`, `rediss://`, `unix://` or `redis+cluster://` URL
+/// (the caller has stripped any `local+` prefix).
 pub fn parse(url: &str) -> Result<Target, String> {
+    if let Some(rest) = url.strip_prefix("redis+cluster://") {
+        return parse_cluster(rest);
+    }
+    if url.starts_with("rediss+cluster://") {
+        return Err("rediss+cluster:// (TLS to a Cluster) is not in this build yet (docs/store.md)".into());
+    }
     if let Some(rest) = url.strip_prefix("redis://") {
         return parse_tcp(rest);
     }
@@ -87,7 +116,31 @@ fn parse_tcp(rest: &str) -> Result<Target, String> {
         None => (hostpart, 0),
     };
     let (host, port) = host_port(authority)?;
-    Ok(Target { address: Address::Tcp { host, port }, tls: false, db, user, password })
+    Ok(Target { address: Address::Tcp { host, port }, tls: false, db, user, password, seeds: Vec::new() })
+}
+
+/// Seeds a Cluster is found from; a Cluster has one database, 0.
+const MAX_SEEDS: usize = 64;
+
+fn parse_cluster(rest: &str) -> Result<Target, String> {
+    let (userinfo, hostpart) = match rest.rsplit_once('@') {
+        Some((info, host)) => (Some(info), host),
+        None => (None, rest),
+    };
+    let (user, password) = userinfo.map_or(Ok((None, None)), credentials)?;
+    let list = match hostpart.split_once('/') {
+        Some((list, "" | "0")) => list,
+        Some(_) => return Err("a Redis Cluster has only database 0".into()),
+        None => hostpart,
+    };
+    let seeds = list
+        .split(',')
+        .map(|node| host_port(node).map(|(host, port)| Address::Tcp { host, port }))
+        .collect::<Result<Vec<_>, _>>()?;
+    if seeds.len() > MAX_SEEDS {
+        return Err(format!("more than {MAX_SEEDS} seed nodes"));
+    }
+    Ok(Target { address: seeds[0].clone(), tls: false, db: 0, user, password, seeds })
 }
 
 /// `user:password`, `:password` or `user`, percent-decoded.
@@ -143,7 +196,8 @@ fn parse_unix(rest: &str) -> Result<Target, String> {
         None => 0,
         Some(q) => parse_db(q.strip_prefix("db=").ok_or("the only query a unix URL takes is ?db=N")?)?,
     };
-    Ok(Target { address: Address::Unix(PathBuf::from(path)), tls: false, db, user: None, password: None })
+    let address = Address::Unix(PathBuf::from(path));
+    Ok(Target { address, tls: false, db, user: None, password: None, seeds: Vec::new() })
 }
 
 fn parse_db(text: &str) -> Result<i64, String> {

@@ -117,3 +117,53 @@ fn a_put_is_applied_when_stored_or_already_there() {
     let replies = [Value::Okay, Value::Nil, oom, Value::Int(0), Value::Okay];
     assert_eq!(applied(&w, &replies), [true, true, false, true, false]);
 }
+
+#[test]
+fn a_cluster_lookup_gets_each_tagged_key_after_taking_the_once_forms() {
+    let (packed, replies) = lookup_each(&[key(1), key(2)], true);
+    assert_eq!(replies, 4);
+    let text = String::from_utf8(packed).unwrap();
+    let hex = "01".repeat(17);
+    assert!(text.starts_with(&format!("*2\r\n$6\r\nGETDEL\r\n$48\r\nsesscb:once:{{{hex}}}\r\n")), "{text}");
+    assert!(text.contains(&format!("*2\r\n$3\r\nGET\r\n$43\r\nsesscb:{{{hex}}}\r\n")), "{text}");
+    assert!(!text.contains("MGET"), "no multi-key command: a Cluster refuses one across slots");
+    assert_eq!(lookup_each(&[key(1)], false).1, 1);
+}
+
+#[test]
+fn cluster_replies_read_like_the_single_server_ones() {
+    let bulk = |b: &[u8]| Value::BulkString(b.to_vec());
+    assert_eq!(found_each(vec![Value::Nil, bulk(b"v")], 2), Ok(Some((1, b"v".to_vec(), false))));
+    assert_eq!(
+        found_each(vec![Value::Nil, bulk(b"t"), Value::Nil, bulk(b"v")], 2),
+        Ok(Some((1, b"t".to_vec(), true)))
+    );
+    assert_eq!(found_each(vec![Value::Nil, Value::Nil], 2), Ok(None));
+    assert_eq!(found_each(vec![Value::Nil], 2), Err(Failure::Protocol));
+    let moved = redis::parse_redis_value(b"-MOVED 3999 127.0.0.1:7001\r\n").unwrap();
+    assert_eq!(found_each(vec![moved.clone()], 1), Err(Failure::Server));
+    assert!(redirected(&[Value::Nil, moved]));
+    for text in [&b"-ASK 1 h:1\r\n"[..], b"-CLUSTERDOWN The cluster is down\r\n", b"-TRYAGAIN x\r\n"] {
+        assert!(redirected(&[redis::parse_redis_value(text).unwrap()]), "{text:?}");
+    }
+    assert!(!redirected(&[redis::parse_redis_value(b"-ERR nope\r\n").unwrap(), Value::Okay]));
+}
+
+#[test]
+fn cluster_writes_use_tagged_names_so_one_del_stays_in_one_slot() {
+    let w =
+        [out(Write::Put { key: key(1), value: vec![9], expiry: 5 }, true), out(Write::Delete(key(2)), false)];
+    let text = String::from_utf8(writes_named(&w, Naming::Tagged)).unwrap();
+    let (one, two) = ("01".repeat(17), "02".repeat(17));
+    assert!(
+        text.contains(&format!(
+            "sesscb:once:{{{one}}}\r\n$1\r\n\x09\r\n$4\r\nPXAT\r\n$4\r\n5000\r\n$2\r\nNX"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("$3\r\nDEL\r\n$43\r\nsesscb:{{{two}}}\r\n$48\r\nsesscb:once:{{{two}}}\r\n")),
+        "{text}"
+    );
+    assert_eq!(writes_named(&w, Naming::Plain), writes(&w));
+}

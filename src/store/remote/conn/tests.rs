@@ -33,6 +33,7 @@ fn fake(answers: Vec<Option<&'static [u8]>>) -> (Target, JoinHandle<()>) {
         db: 0,
         user: None,
         password: None,
+        seeds: Vec::new(),
     };
     (target, server)
 }
@@ -98,6 +99,7 @@ fn setup_sends_auth_and_select_and_refuses_an_error_or_a_wrong_pong() {
         db: 0,
         user: None,
         password: None,
+        seeds: Vec::new(),
     };
     assert_eq!(Conn::open(&refused, None, soon(100)).err(), Some(Failure::Io));
 }

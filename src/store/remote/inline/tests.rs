@@ -67,7 +67,7 @@ fn tcp_fake(script: Vec<Step>, close: bool) -> (Target, JoinHandle<Vec<u8>>) {
 }
 
 fn target(address: Address) -> Target {
-    Target { address, tls: false, db: 0, user: None, password: None }
+    Target { address, tls: false, db: 0, user: None, password: None, seeds: Vec::new() }
 }
 
 fn shared_for(target: &Target) -> Shared {
@@ -261,11 +261,14 @@ fn a_unix_socket_connects() {
 }
 
 #[test]
-fn a_host_name_or_tls_needs_the_thread() {
+fn a_host_name_tls_or_a_cluster_needs_the_thread() {
     let named = target(Address::Tcp { host: "redis.example".into(), port: 6379 });
     assert!(Inline::for_target(&named).is_none());
     let tls = Target { tls: true, ..target(Address::Tcp { host: "127.0.0.1".into(), port: 6379 }) };
     assert!(Inline::for_target(&tls).is_none());
+    let one = Address::Tcp { host: "127.0.0.1".into(), port: 7000 };
+    let cluster = Target { seeds: vec![one.clone()], ..target(one) };
+    assert!(Inline::for_target(&cluster).is_none());
     assert!(Inline::for_target(&target(Address::Tcp { host: "::1".into(), port: 6379 })).is_some());
 }
 

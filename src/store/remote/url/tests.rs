@@ -10,7 +10,17 @@ fn tcp(host: &str, port: u16) -> Address {
 #[test]
 fn host_port_and_database_with_their_defaults() {
     let t = parse("redis://127.0.0.1").unwrap();
-    assert_eq!(t, Target { address: tcp("127.0.0.1", 6379), tls: false, db: 0, user: None, password: None });
+    assert_eq!(
+        t,
+        Target {
+            address: tcp("127.0.0.1", 6379),
+            tls: false,
+            db: 0,
+            user: None,
+            password: None,
+            seeds: vec![]
+        }
+    );
     let t = parse("redis://cache.internal:7000/3").unwrap();
     assert_eq!((t.address, t.db), (tcp("cache.internal", 7000), 3));
     let t = parse("redis://[::1]:6380/").unwrap();
@@ -84,4 +94,40 @@ fn rediss_is_the_same_over_tls() {
     assert_eq!((t.address, t.db, t.user.as_deref()), (tcp("cache.internal", 6380), 1, Some("u")));
     assert!(!parse("redis://h").unwrap().tls && !parse("unix:///r.sock").unwrap().tls);
     assert_eq!(parse("rediss://h").unwrap().to_string(), "h:6379/0 (TLS)");
+}
+
+#[test]
+fn a_cluster_url_lists_its_seeds_with_shared_credentials() {
+    let t = parse("redis+cluster://fleet:p%40ss@10.0.0.1:7000,10.0.0.2:7001,[::1]").unwrap();
+    assert!(t.is_cluster() && !t.tls);
+    assert_eq!(t.seeds, vec![tcp("10.0.0.1", 7000), tcp("10.0.0.2", 7001), tcp("::1", 6379)]);
+    assert_eq!(t.address, tcp("10.0.0.1", 7000));
+    assert_eq!((t.user.as_deref(), t.password.as_ref().map(Secret::expose)), (Some("fleet"), Some("p@ss")));
+    assert_eq!(parse("redis+cluster://h/0").unwrap().seeds, vec![tcp("h", 6379)]);
+    assert!(!parse("redis://h").unwrap().is_cluster());
+    // A node keeps the credentials and is one server.
+    let node = t.at("10.0.0.3", 7002);
+    assert!(!node.is_cluster());
+    assert_eq!((node.address, node.password), (tcp("10.0.0.3", 7002), t.password));
+}
+
+#[test]
+fn bad_cluster_urls_are_refused_in_one_line_without_the_password() {
+    for url in [
+        "redis+cluster://",
+        "redis+cluster://h1,,h2",
+        "redis+cluster://h1,h2:0",
+        "redis+cluster://h1:7000,h 2",
+        "redis+cluster://h1,h2/3",
+        "redis+cluster://u:hunter2@h1:x",
+    ] {
+        let why = parse(url).expect_err(url);
+        assert!(!why.contains('\n') && !why.contains("hunter2"), "{url}: {why}");
+    }
+    assert!(parse("rediss+cluster://h1,h2").unwrap_err().contains("not in this build"));
+    let many = vec!["h:1"; MAX_SEEDS + 1].join(",");
+    assert!(parse(&format!("redis+cluster://{many}")).is_err());
+    let t = parse("redis+cluster://u:hunter2@h1:7000,h2").unwrap();
+    assert_eq!(t.to_string(), "cluster of 2 seed(s) from h1:7000/0");
+    assert!(!format!("{t:?}").contains("hunter2"));
 }

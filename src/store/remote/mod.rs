@@ -186,7 +186,7 @@ impl Remote {
         deadline: Instant,
         answer: impl FnOnce(Vec<Value>) -> Result<T, Failure>,
     ) -> Option<Result<T, Failure>> {
-        let mut conn = self.shared.pool_take()?;
+        let mut conn = self.shared.pool_take_by(deadline)?;
         let result = conn.call(packed, replies, deadline).and_then(answer);
         if result.is_ok() {
             self.shared.pool_add(conn);

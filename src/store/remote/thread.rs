@@ -29,6 +29,9 @@ fn run(shared: Arc<Shared>) {
     // One back-off each: a writer that keeps failing must not keep the
     // lookups' pool from connecting, nor the other way round.
     let (mut write_backoff, mut pool_backoff) = (Backoff::new(Instant::now()), Backoff::new(Instant::now()));
+    // Connect first: the lookup that started this thread may be waiting.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| refill(&shared, &mut pool_backoff)));
+    shared.first_setup_ended();
     // The Remote holds the other reference: alone, this thread is done.
     while Arc::strong_count(&shared) > 1 {
         let writes = shared.outbox.take(Instant::now() + TICK);

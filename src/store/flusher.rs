@@ -88,6 +88,10 @@ fn write_queued(deadline: Instant) {
     }
 }
 
+/// How long an exiting process lets its Redis thread send what is queued:
+/// a batch's own write timeout, at most.
+const EXIT_GRACE_REDIS: Duration = Duration::from_millis(500);
+
 /// Registers, once, an exit handler that writes what is still queued and
 /// folds the last counts: a server that exits right after a handshake (a
 /// reload's old worker, a test server) keeps its last sessions and counts.
@@ -98,6 +102,9 @@ fn drain_at_exit() {
             // Only this process's own runtime: a forked child inherits the
             // handler, not the parent's queue.
             if let Some(rt) = engine::started() {
+                if let Some(remote) = &rt.remote {
+                    remote.settle(EXIT_GRACE_REDIS);
+                }
                 writer::apply(&rt.tier, &rt.writes.take(Instant::now()), engine::unix_now());
                 fold(&rt);
             }

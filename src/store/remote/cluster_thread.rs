@@ -65,8 +65,10 @@ pub fn run(shared: Arc<Shared>) {
             for batch in writes.chunks(BATCH) {
                 send(&shared, cluster, &mut state, batch);
             }
-            refill(&shared, cluster, &mut state);
         }));
+        shared.unsent_done(writes.len());
+        let _ =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| refill(&shared, cluster, &mut state)));
     }
 }
 

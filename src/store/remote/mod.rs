@@ -39,7 +39,7 @@ pub mod url;
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Once, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use redis::Value;
 
@@ -96,11 +96,34 @@ impl Remote {
         if inline.is_none() && !self.ensure_thread() {
             return false;
         }
+        let count = writes.len();
+        // Counted before the push: the thread may send them at once.
+        let counted = inline.is_none();
+        if counted {
+            self.shared.unsent_add(count);
+        }
         let queued = self.shared.outbox.push(writes.map(|write| Outgoing { write, single_use }));
+        if counted && !queued {
+            self.shared.unsent_done(count);
+        }
         if let Some(inline) = inline {
             inline.progress(&self.shared);
         }
         queued
+    }
+
+    /// At exit: gives the Redis thread up to `grace` to send what is
+    /// queued (a removal or a session made just before a server exits
+    /// would otherwise never reach the fleet). Inline processes send at
+    /// each event and have nothing to wait for.
+    pub fn settle(&self, grace: Duration) {
+        if !self.thread_runs.load(Relaxed) {
+            return;
+        }
+        let deadline = Instant::now() + grace;
+        while self.shared.unsent() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// Whether TLS 1.3 sessions are single use (`SESSCB_STORE_SINGLE_USE`).

@@ -2,7 +2,7 @@
 //! connections, the breaker and the queue of writes for Redis (for a
 //! Cluster, the slot map and each master's connections and breaker).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
@@ -33,6 +33,8 @@ pub struct Shared {
     /// lookup wait (within its deadline) for a connection, so a process's
     /// first lookups do not miss merely because it has just started.
     first_setup: AtomicBool,
+    /// Writes queued for the thread and not yet sent (or given up).
+    unsent: AtomicUsize,
     pub(super) breaker: Mutex<Breaker>,
     /// Writes waiting for the Redis thread.
     pub outbox: Queue<Outgoing>,
@@ -55,6 +57,7 @@ impl Shared {
             pool: Mutex::new(Vec::new()),
             pool_changed: Condvar::new(),
             first_setup: AtomicBool::new(true),
+            unsent: AtomicUsize::new(0),
             breaker: Mutex::new(Breaker::new()),
             outbox: Queue::new(),
             tls,
@@ -84,6 +87,24 @@ impl Shared {
             };
         }
         pool.pop()
+    }
+
+    /// `count` writes about to be queued for the thread (paired with
+    /// [`Shared::unsent_done`] by the thread, or by the caller if the push
+    /// fails).
+    pub fn unsent_add(&self, count: usize) {
+        self.unsent.fetch_add(count, Ordering::AcqRel);
+    }
+
+    /// `count` queued writes sent, or given up, by the thread.
+    pub fn unsent_done(&self, count: usize) {
+        let _ =
+            self.unsent.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(count)));
+    }
+
+    /// Queued writes the thread has not finished with.
+    pub fn unsent(&self) -> usize {
+        self.unsent.load(Ordering::Acquire)
     }
 
     /// The thread's first set-up attempt ended (connected or not).

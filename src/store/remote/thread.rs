@@ -39,8 +39,9 @@ fn run(shared: Arc<Shared>) {
             for batch in writes.chunks(BATCH) {
                 send(&shared, &mut writer, &mut write_backoff, batch);
             }
-            refill(&shared, &mut pool_backoff);
         }));
+        shared.unsent_done(writes.len());
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| refill(&shared, &mut pool_backoff)));
     }
 }
 

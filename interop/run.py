@@ -41,7 +41,7 @@ import traceback
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from suite import apache, bindings, haproxy, nginx, s_server, store, stunnel, twossl, upgrade  # noqa: E402
 from suite import store_nginx, store_proofs, store_redis, store_servers, tickets, tickets_haproxy, tickets_nginx  # noqa: E402
-from suite import tickets_fork  # noqa: E402
+from suite import tickets_fork, tickets_redis  # noqa: E402
 from suite import config as cfg  # noqa: E402
 from suite.all_traces import check_all_traces  # noqa: E402
 from suite.fixture import Fixture  # noqa: E402
@@ -67,11 +67,13 @@ TESTS = collections.OrderedDict([
     ("tickets-fork", tickets_fork.test_tickets_fork),
 ] + store_proofs.tests() + [
     ("store-redis", store_redis.test_store_redis),
+    ("tickets-redis", tickets_redis.test_tickets_redis),
 ])
 
 NEEDS = {"nginx": "nginx", "upgrade": "nginx", "bindings": "nginx", "haproxy": "haproxy", "stunnel": "stunnel4",
          "apache": "apache2", "store-nginx": "nginx",
-         "tickets-nginx": "nginx", "tickets-haproxy": "haproxy", "store-redis": "redis-server"}
+         "tickets-nginx": "nginx", "tickets-haproxy": "haproxy", "store-redis": "redis-server",
+         "tickets-redis": "redis-server"}
 
 USAGE = __doc__ % " ".join(TESTS)
 

@@ -1,14 +1,17 @@
 //! The process's ticket keys: the settings (read once), the keyring (re-read
 //! when its file changes) and the window of the current epoch (made again
-//! when the epoch or the keyring changes). Nothing is per process but a
-//! cache: every value derives from the keyring, so a forked child agrees
-//! with its parent and every other process.
+//! when the epoch or the keyring changes). In `keyring` mode nothing is per
+//! process but a cache: every value derives from the keyring, so a forked
+//! child agrees with its parent and every other process. In `redis` mode
+//! the window is over the random epoch keys the Redis thread holds
+//! (src/tickets/held.rs, fetcher.rs).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::config::{self, Config};
+use super::config::{self, Config, Source};
+use super::{fetcher, held};
 use super::schedule::Window;
 use crate::observe::trace;
 use crate::store::keyring::Keyring;
@@ -60,6 +63,30 @@ static LOCK: ForkAwareLock = ForkAwareLock::new();
 /// the keyring cannot be read (reported once per reason).
 pub fn window(now: u64) -> Option<Arc<Window>> {
     let config = config()?;
+    match &config.source {
+        Source::Keyring => derived_window(config, now),
+        Source::Redis(redis) => {
+            // Held keys are useless without a keyring to have opened them.
+            ring()?;
+            fetcher::ensure(config, redis);
+            Some(held::window(config.rotate, config.lifetime, now))
+        }
+    }
+}
+
+/// The keyring, loaded (and re-read when its file changed); None while it
+/// cannot be read.
+pub fn ring() -> Option<Arc<Keyring>> {
+    let config = config()?;
+    let _guard = LOCK.lock();
+    // SAFETY: STATE_CELL is only touched under LOCK, held here.
+    let state = unsafe { &mut *STATE_CELL.0.get() };
+    refresh_ring(state, config);
+    Some(state.ring.as_ref()?.0.clone())
+}
+
+/// `keyring` mode: the window derived from the keyring.
+fn derived_window(config: &Config, now: u64) -> Option<Arc<Window>> {
     let _guard = LOCK.lock();
     // SAFETY: STATE_CELL is only touched under LOCK, held here.
     let state = unsafe { &mut *STATE_CELL.0.get() };
@@ -97,6 +124,14 @@ fn refresh_ring(state: &mut State, config: &Config) -> bool {
             }
             false
         }
+    }
+}
+
+/// [`report`], once per process whatever the line.
+pub fn report_once(line: &str) {
+    static REPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !REPORTED.swap(true, Ordering::Relaxed) {
+        report(line);
     }
 }
 

@@ -6,16 +6,22 @@
 //! - [`config`]: the settings, all valid or the feature off.
 //! - [`schedule`]: the epoch keys derived from the keyring (pure Rust).
 //! - [`keys`]: the process's keyring and current window.
+//! - [`sealed`]: `redis` mode's random epoch keys, sealed for Redis.
+//! - [`held`]: `redis` mode's epoch keys in memory.
+//! - [`fetcher`]: `redis` mode's thread, which fills [`held`] from Redis.
 //! - [`openssl`]: the libssl/libcrypto functions, per libssl.
 //! - [`callback`]: the ticket key callback OpenSSL calls.
 //! - [`install`]: what a new ctx gets.
 
 mod callback;
 pub mod config;
+mod fetcher;
+mod held;
 mod install;
 mod keys;
 mod openssl;
 pub mod schedule;
+mod sealed;
 
 pub use install::on_ctx_new;
 pub use keys::active;

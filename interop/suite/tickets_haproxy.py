@@ -21,11 +21,16 @@ from .store_servers import haproxy_start, worker_ids
 from .tickets import keys_on
 
 
+def keyring_keys(d):
+    return keys_on(d, worker_ids()[0])
+
+
 def pair(name, tls, keys):
-    """(resumed on B, problem lines, exit statuses). The client is s_client
-    without -no_ticket, so TLS 1.2 resumes by ticket, not session id."""
+    """(resumed on B, problem lines, exit statuses); `keys(d)`: the
+    ticket-key settings, None for plain. The client is s_client without
+    -no_ticket, so TLS 1.2 resumes by ticket, not session id."""
     d = cfg.FX.rundir(name)
-    env = store_env(d, keys_on(d, worker_ids()[0]) if keys else None)
+    env = store_env(d, keys(d) if keys else None)
     started = [haproxy_start(d, n, env, tls, True) for n in ("a", "b")]
     resumed = None
     try:
@@ -100,8 +105,8 @@ def app_keys(tls):
 
 def test_tickets_haproxy():
     for tls in cfg.TLS_VERSIONS:
-        plain, bad_p, exits_p = pair("tk-haproxy-%s-plain" % tls, tls, False)
-        shared, bad_k, exits_k = pair("tk-haproxy-%s" % tls, tls, True)
+        plain, bad_p, exits_p = pair("tk-haproxy-%s-plain" % tls, tls, None)
+        shared, bad_k, exits_k = pair("tk-haproxy-%s" % tls, tls, keyring_keys)
         ok = plain == 0 and shared == N
         R.row("tickets haproxy", tls, "A->B", "%s/%d" % (plain, N), "%s/%d" % (shared, N), "ok" if ok else "FAIL")
         R.check("tickets haproxy TLS %s: two instances, plain 0, keyring %d" % (tls, N), ok,

@@ -20,10 +20,12 @@ off.
   (tickets_fork's scenario) with the Redis thread running in the parent."""
 
 import os
+import re
 import time
 
 from . import config as cfg
-from . import tickets_fork, tickets_nginx
+from . import tickets_fork, tickets_haproxy, tickets_nginx
+from .files import read_text
 from .procs import tool
 from .redis_tools import Redis
 from .report import R
@@ -51,11 +53,43 @@ def ticket_keys(redis, domain, rotate):
     return {int(key[len(prefix):]): redis.call("PTTL", key) for key in redis.keys() if key.startswith(prefix)}
 
 
+def metrics_totals(d):
+    """sesscb_store_tickets_total by outcome, summed over d's metrics files."""
+    totals = {}
+    for name in os.listdir(d):
+        if name.startswith("metrics-") and name.endswith(".prom"):
+            for m in re.finditer(r'^sesscb_store_tickets_total\{pid="\d+",outcome="(\w+)"\} (\d+)$',
+                                 read_text(os.path.join(d, name)), re.M):
+                totals[m.group(1)] = totals.get(m.group(1), 0) + int(m.group(2))
+    return totals
+
+
+def haproxy(redis, tls):
+    """haproxy workers may not start threads (RLIMIT_NPROC 0 once they
+    run): whatever the process can do, every handshake succeeds and a
+    ticket resumes across instances only where keys were held."""
+    resumed, problems, exits = tickets_haproxy.pair("tkr-haproxy-%s" % tls, tls,
+                                                    lambda _d: redis_on(redis.url(), worker_ids()[0]))
+    R.row("tickets redis haproxy", tls, "A->B", "-", "%s/%d" % (resumed, SESSIONS),
+          "ok" if resumed == SESSIONS else "see note")
+    R.note("tickets redis haproxy TLS %s: resumed %s/%d, lines %s, exits %s" % (tls, resumed, SESSIONS,
+                                                                               problems, exits))
+    R.check("tickets redis haproxy TLS %s: every first handshake served, no crash, soft stops exit 0" % tls,
+            resumed is not None and not [p for p in problems if cfg.CRASH_RE.search(p)] and set(exits) <= {0},
+            "%s %s %s" % (resumed, problems, exits))
+
+
 def s_servers(redis, tls):
     plain_d, d = cfg.FX.rundir("tkr-s_server-%s-plain" % tls), cfg.FX.rundir("tkr-s_server-%s" % tls)
     plain = cross_resumed(plain_d, tls, store_env(plain_d), store_env(plain_d), [])
-    env = store_env(d, redis_on(redis.url()))
+    # No store runs: the Redis thread writes the metrics file.
+    env = store_env(d, redis_on(redis.url(), SESSCB_METRICS_FILE=os.path.join(d, "metrics-%p.prom"),
+                                SESSCB_METRICS_INTERVAL_MS="100"))
     shared = cross_resumed(d, tls, env, env, [])
+    totals = metrics_totals(d)
+    R.check("tickets redis s_server TLS %s: metrics files without the store: issued and decrypted >= %d"
+            % (tls, SESSIONS), totals.get("issued", 0) >= SESSIONS and totals.get("decrypted", 0) >= SESSIONS
+            and totals.get("redis_fetched", 0) >= 2, str(totals))
     ok = plain == 0 and shared == SESSIONS
     R.row("tickets redis s_server", tls, "host A->B", rate(plain), rate(shared), "ok" if ok else "FAIL")
     R.check("tickets redis s_server TLS %s: plain 0, redis %d" % (tls, SESSIONS), ok,
@@ -205,6 +239,8 @@ def test_tickets_redis():
             s_servers(redis, tls)
             if tool("nginx"):
                 nginx(redis, tls)
+            if tool("haproxy"):
+                haproxy(redis, tls)
             rejected(redis, tls)
             absent_then_started(tls)
         for tls in cfg.TLS_VERSIONS:

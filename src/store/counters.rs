@@ -204,11 +204,11 @@ impl Counters {
             (Stores, "remote_ok", &self.stores_remote_ok),
             (Stores, "remote_error", &self.stores_remote_error),
             (Lookups, "rate_limited", &self.lookups_rate_limited),
-            (Evictions, "evicted", &self.evictions),
             (Tickets, "redis_fetched", &self.tickets_redis_fetched),
             (Tickets, "redis_created", &self.tickets_redis_created),
             (Tickets, "redis_rejected", &self.tickets_redis_rejected),
             (Tickets, "redis_error", &self.tickets_redis_error),
+            (Evictions, "evicted", &self.evictions),
         ]
     }
 

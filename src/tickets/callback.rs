@@ -10,7 +10,7 @@
 use std::ffi::{c_int, c_uchar, c_void};
 use std::sync::atomic::AtomicU64;
 
-use super::keys;
+use super::current;
 use super::openssl::{OWN_KEYS_LEN, SLOTS, TicketApi, TicketKeyCb, slot};
 use super::schedule::{NAME_LEN, SECRET_LEN, Verdict};
 use crate::ffi::types::Ssl;
@@ -78,7 +78,7 @@ unsafe fn choose(
         return unsafe { use_own_keys(api, &keys, name, iv, cipher, hmac, encrypt) };
     }
     let now = unix_now();
-    let Some(window) = keys::window(now) else {
+    let Some(window) = current::window(now) else {
         // SAFETY: as above.
         return unsafe { fall_back(api, ssl, name, iv, cipher, hmac, encrypt) };
     };

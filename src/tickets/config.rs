@@ -11,7 +11,9 @@
 
 use std::path::PathBuf;
 
-use crate::store::config::{self as store_config, Backend, ConfigError, RedisSettings, domain, parse_duration};
+use crate::store::config::{
+    self as store_config, Backend, ConfigError, RedisSettings, domain, parse_duration,
+};
 
 const DEFAULT_ROTATE: u64 = 3600;
 const DEFAULT_LIFETIME: u64 = 12 * 3600;
@@ -75,7 +77,10 @@ fn redis(get: &impl Fn(&str) -> Option<String>, exe_name: &str) -> Result<RedisS
     let store = get("SESSCB_STORE").filter(|s| !matches!(s.as_str(), "off" | "local"));
     let variable = if own.is_some() { OWN } else { "SESSCB_STORE" };
     let url = own.or(store).ok_or_else(|| {
-        refused(OWN, "redis ticket keys need a Redis URL here or in SESSCB_STORE (redis://, rediss://, unix://)")
+        refused(
+            OWN,
+            "redis ticket keys need a Redis URL here or in SESSCB_STORE (redis://, rediss://, unix://)",
+        )
     })?;
     let read = |name: &str| if name == "SESSCB_STORE" { Some(url.clone()) } else { get(name) };
     let rename = |e: ConfigError| match e.variable {

@@ -32,10 +32,10 @@ use super::keys;
 use super::sealed::{self, Binding};
 use crate::store::counters::{COUNTERS, count};
 use crate::store::engine::{self, unix_now};
-use crate::store::{flusher, metrics};
 use crate::store::keyring::Keyring;
 use crate::store::remote::conn::{self, Conn};
 use crate::store::remote::spawn::spawn_quiet;
+use crate::store::{flusher, metrics};
 use crate::sync::process_ids::current_pid;
 
 /// How often the thread looks at the schedule: the bound on adopting keys
@@ -130,7 +130,8 @@ impl Link {
         if matches!(value, Some(Value::Nil)) && make {
             value = self.make(ring, &key, epoch, now)?;
         }
-        let binding = Binding { domain: self.config.domain.as_bytes(), rotate: self.config.rotate.max(1), epoch };
+        let binding =
+            Binding { domain: self.config.domain.as_bytes(), rotate: self.config.rotate.max(1), epoch };
         match value {
             Some(Value::BulkString(bytes)) => match sealed::open(ring, &bytes, &binding, now) {
                 Ok(keys) => {

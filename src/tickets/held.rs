@@ -23,7 +23,8 @@ struct Held {
 struct Cell(std::cell::UnsafeCell<Held>);
 // SAFETY: only touched under LOCK.
 unsafe impl Sync for Cell {}
-static HELD: Cell = Cell(std::cell::UnsafeCell::new(Held { keys: BTreeMap::new(), generation: 0, window: None }));
+static HELD: Cell =
+    Cell(std::cell::UnsafeCell::new(Held { keys: BTreeMap::new(), generation: 0, window: None }));
 static LOCK: ForkAwareLock = ForkAwareLock::new();
 
 fn with<R>(f: impl FnOnce(&mut Held) -> R) -> R {

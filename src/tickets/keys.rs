@@ -2,16 +2,14 @@
 //! when its file changes) and the window of the current epoch (made again
 //! when the epoch or the keyring changes). In `keyring` mode nothing is per
 //! process but a cache: every value derives from the keyring, so a forked
-//! child agrees with its parent and every other process. In `redis` mode
-//! the window is over the random epoch keys the Redis thread holds
-//! (src/tickets/held.rs, fetcher.rs).
+//! child agrees with its parent and every other process. (`redis` mode's
+//! window: src/tickets/current.rs.)
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::config::{self, Config, Source};
-use super::{fetcher, held};
+use super::config::{self, Config};
 use super::schedule::Window;
 use crate::observe::trace;
 use crate::store::keyring::Keyring;
@@ -30,7 +28,8 @@ pub fn active() -> bool {
     CONFIG.is_on(read_config)
 }
 
-fn config() -> Option<&'static Config> {
+/// The settings, when ticket keys are on.
+pub fn config() -> Option<&'static Config> {
     CONFIG.get(read_config)
 }
 
@@ -59,21 +58,6 @@ unsafe impl Sync for Cell {}
 static STATE_CELL: Cell = Cell(std::cell::UnsafeCell::new(State { ring: None, checked: None, window: None }));
 static LOCK: ForkAwareLock = ForkAwareLock::new();
 
-/// The window of the epoch holding `now`; None when ticket keys are off or
-/// the keyring cannot be read (reported once per reason).
-pub fn window(now: u64) -> Option<Arc<Window>> {
-    let config = config()?;
-    match &config.source {
-        Source::Keyring => derived_window(config, now),
-        Source::Redis(redis) => {
-            // Held keys are useless without a keyring to have opened them.
-            ring()?;
-            fetcher::ensure(config, redis);
-            Some(held::window(config.rotate, config.lifetime, now))
-        }
-    }
-}
-
 /// The keyring, loaded (and re-read when its file changed); None while it
 /// cannot be read.
 pub fn ring() -> Option<Arc<Keyring>> {
@@ -85,8 +69,9 @@ pub fn ring() -> Option<Arc<Keyring>> {
     Some(state.ring.as_ref()?.0.clone())
 }
 
-/// `keyring` mode: the window derived from the keyring.
-fn derived_window(config: &Config, now: u64) -> Option<Arc<Window>> {
+/// `keyring` mode: the window of the epoch holding `now`, derived from the
+/// keyring; None when it cannot be read (reported once per reason).
+pub fn derived_window(config: &Config, now: u64) -> Option<Arc<Window>> {
     let _guard = LOCK.lock();
     // SAFETY: STATE_CELL is only touched under LOCK, held here.
     let state = unsafe { &mut *STATE_CELL.0.get() };

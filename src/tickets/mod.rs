@@ -5,7 +5,8 @@
 //!
 //! - [`config`]: the settings, all valid or the feature off.
 //! - [`schedule`]: the epoch keys derived from the keyring (pure Rust).
-//! - [`keys`]: the process's keyring and current window.
+//! - [`keys`]: the process's settings, keyring and derived window.
+//! - [`current`]: the window a ticket operation uses, in either mode.
 //! - [`sealed`]: `redis` mode's random epoch keys, sealed for Redis.
 //! - [`held`]: `redis` mode's epoch keys in memory.
 //! - [`fetcher`]: `redis` mode's thread, which fills [`held`] from Redis.
@@ -15,6 +16,7 @@
 
 mod callback;
 pub mod config;
+mod current;
 mod fetcher;
 mod held;
 mod install;

@@ -149,7 +149,8 @@ mod tests {
             assert_eq!(open(&ring, &value, &other, 10), Err(Rejected::Authentication));
         }
         assert_eq!(open(&self::ring(8), &value, &binding, 10), Err(Rejected::Authentication));
-        let other_id = Keyring::from_keys(vec![Key { id: 2, not_before: 0, not_after: None, secret: [7; 32] }]);
+        let other_id =
+            Keyring::from_keys(vec![Key { id: 2, not_before: 0, not_after: None, secret: [7; 32] }]);
         assert_eq!(open(&other_id.unwrap(), &value, &binding, 10), Err(Rejected::UnknownKey));
     }
 }

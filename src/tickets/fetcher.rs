@@ -30,6 +30,7 @@ use super::config::Config;
 use super::held;
 use super::keys;
 use super::sealed::{self, Binding};
+use crate::store::config::RedisSettings;
 use crate::store::counters::{COUNTERS, count};
 use crate::store::engine::{self, unix_now};
 use crate::store::keyring::Keyring;
@@ -49,7 +50,7 @@ static STARTED_IN: AtomicU32 = AtomicU32::new(0);
 
 /// Starts this process's thread if it has none; where threads are
 /// forbidden, nothing runs and every handshake falls back (counted).
-pub fn ensure(config: &'static Config, redis: &'static crate::store::config::RedisSettings) {
+pub fn ensure(config: &'static Config, redis: &'static RedisSettings) {
     let pid = current_pid();
     if STARTED_IN.load(Ordering::Relaxed) == pid || STARTED_IN.swap(pid, Ordering::AcqRel) == pid {
         return;
@@ -63,7 +64,7 @@ pub fn ensure(config: &'static Config, redis: &'static crate::store::config::Red
 
 struct Link {
     config: &'static Config,
-    redis: &'static crate::store::config::RedisSettings,
+    redis: &'static RedisSettings,
     tls: Option<Arc<ClientConfig>>,
     conn: Option<Conn>,
     /// Past epochs Redis did not hold (none will be made).

@@ -19,15 +19,17 @@ off.
 - fork: tkfork.py's parent, stress children and serving children
   (tickets_fork's scenario) with the Redis thread running in the parent."""
 
+import json
 import os
 import re
+import shutil
 import signal
 import time
 
 from . import config as cfg
 from . import tickets_fork, tickets_haproxy, tickets_nginx
 from .files import read_text
-from .procs import tool
+from .procs import Proc, free_port, tool, wait_until
 from .redis_tools import Redis
 from .report import R
 from .store import SESSIONS, cross_resumed, resumed_a_to_b, start, store_env
@@ -213,6 +215,54 @@ def absent_then_started(tls):
             adopted is not None, "adopted %s" % adopted)
 
 
+def no_thread_server(d, name, env, count, ids):
+    """tkserver.py as the workers' uid with RLIMIT_NPROC 0 (no thread may
+    start, as in a haproxy worker), serving `count` connections."""
+    uid, gid = ids
+    own = os.path.join(d, name)
+    os.makedirs(own, exist_ok=True)
+    for part in ("crt", "key"):
+        shutil.copy(os.path.join(d, "pki", "a.test." + part), os.path.join(own, "a." + part))
+    for path in [own] + [os.path.join(own, f) for f in os.listdir(own)]:
+        os.chown(path, uid, gid)
+    port, stats = free_port(), os.path.join(own, "stats.json")
+    drop = ["setpriv", "--reuid", str(uid), "--regid", str(gid), "--clear-groups"] if cfg.IS_ROOT else []
+    argv = drop + ["prlimit", "--nproc=0", "--", cfg.PYTHON, os.path.join(cfg.HERE, "tkserver.py"),
+                   os.path.join(own, "a.crt"), os.path.join(own, "a.key"), str(port), str(count), stats]
+    out, err = os.path.join(own, "out"), os.path.join(own, "err")
+    proc = Proc(name, argv, dict(env, SESSCB_LOG=os.path.join(own, "sesscb.jsonl")), out, err)
+    up = wait_until(lambda: "LISTEN" in read_text(out) or not proc.alive(), 10) and proc.alive()
+    return proc, port, stats, err, bool(up)
+
+
+def no_thread(redis):
+    """Where no thread may start: one line, OpenSSL's own keys (every
+    ticket counted as a fallback), every handshake served."""
+    d = cfg.FX.rundir("tkr-nothread")
+    ids = worker_ids()
+    env = store_env(d, redis_on(redis.url(), ids[0]))
+    servers = [no_thread_server(d, n, env, SESSIONS, ids) for n in ("a", "b")]
+    outcomes = []
+    if all(up for *_rest, up in servers):
+        for _ in range(SESSIONS):
+            first, session = py_hello(servers[0][1], "1.3")
+            outcomes.append((first, py_hello(servers[1][1], "1.3", session)[0]))
+    counts, lines = [], []
+    for proc, _port, stats, err, _up in servers:
+        if proc.wait(20) is None:
+            proc.stop(signal.SIGTERM, 5)
+        try:
+            with open(stats) as f:
+                counts.append(json.load(f))
+        except (OSError, ValueError):
+            counts.append({})
+        lines.append(read_text(err).count("sesscb: ticket keys: no thread allowed here"))
+    R.check("tickets redis: no thread allowed -> one line each, own keys (fallback), %d served, 0 across" % SESSIONS,
+            outcomes == [(False, False)] * SESSIONS and lines == [1, 1]
+            and all(c.get("fallback", 0) >= SESSIONS and c.get("issued") == 0 for c in counts),
+            "outcomes %s, lines %s, counters %s" % (outcomes, lines, counts))
+
+
 def rejected(redis, tls):
     """Entries sealed under another keyring, then bit-flipped ones: ignored
     (counted), every handshake still served, nothing resumes across."""
@@ -257,6 +307,7 @@ def test_tickets_redis():
                 haproxy(redis, tls)
             rejected(redis, tls)
             absent_then_started(tls)
+        no_thread(redis)
         for tls in cfg.TLS_VERSIONS:
             rotating(redis, tls)
         problems = tickets_nginx.health([n for n in tickets_nginx.STARTED if "/tkr-" in n.dir])

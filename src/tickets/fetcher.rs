@@ -20,13 +20,14 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::Value;
 use rustls::ClientConfig;
 
 use super::config::Config;
+use super::fork_gate;
 use super::held;
 use super::keys;
 use super::sealed::{self, Binding};
@@ -42,8 +43,9 @@ use crate::sync::process_ids::current_pid;
 /// How often the thread looks at the schedule: the bound on adopting keys
 /// once Redis is reachable, and on making the next epoch's.
 const TICK: Duration = Duration::from_millis(250);
-/// A Redis call's deadline on this thread (never a handshake's).
-const CALL_DEADLINE: Duration = Duration::from_secs(1);
+/// A tick's deadline for its Redis calls (never a handshake's): how long
+/// a fork may wait for the tick (src/tickets/fork_gate.rs).
+const TICK_DEADLINE: Duration = Duration::from_secs(1);
 
 /// The pid whose thread runs (or was refused); another pid is a forked child.
 static STARTED_IN: AtomicU32 = AtomicU32::new(0);
@@ -55,8 +57,23 @@ pub fn ensure(config: &'static Config, redis: &'static RedisSettings) {
     if STARTED_IN.load(Ordering::Relaxed) == pid || STARTED_IN.swap(pid, Ordering::AcqRel) == pid {
         return;
     }
+    // A fork holds glibc's handler lock while it waits for the gate: the
+    // thread must never register a fork handler while holding it. The pid
+    // cache registers its own on first use: now; the counters register
+    // theirs on a first count: the thread counts after releasing the gate.
+    let _ = current_pid();
+    fork_gate::register();
     let tls = if redis.target.tls { conn::tls_config(&redis.ca_certs) } else { None };
-    let mut link = Link { config, redis, tls, conn: None, absent: BTreeSet::new(), metrics: metrics_file() };
+    let mut link = Link {
+        config,
+        redis,
+        tls,
+        conn: None,
+        absent: BTreeSet::new(),
+        metrics: metrics_file(),
+        deadline: Instant::now(),
+        tally: Vec::new(),
+    };
     if !spawn_quiet("sesscb-tickets", move || link.run()) {
         keys::report_once("ticket keys: no thread allowed here: OpenSSL's own keys in this process");
     }
@@ -72,6 +89,10 @@ struct Link {
     /// The metrics file and how often to write it, when the store's thread
     /// does not.
     metrics: Option<(PathBuf, Duration)>,
+    /// The current tick's deadline for its Redis calls.
+    deadline: Instant,
+    /// What the tick counted, added once the gate is released.
+    tally: Vec<&'static AtomicU64>,
 }
 
 /// `SESSCB_METRICS_FILE` when no store runs in this process to write it.
@@ -88,6 +109,8 @@ impl Link {
     fn run(&mut self) {
         let mut written: Option<Instant> = None;
         loop {
+            let gate = fork_gate::hold();
+            self.deadline = Instant::now() + TICK_DEADLINE;
             // A panic here would end the thread, never reach OpenSSL.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.tick()));
             if let Some((path, interval)) = &self.metrics
@@ -97,6 +120,10 @@ impl Link {
                 let text = metrics::render(pid, &COUNTERS.snapshot(), None);
                 let _ = metrics::write_atomically(&metrics::expand(path, pid), &text);
                 written = Some(Instant::now());
+            }
+            drop(gate);
+            for counter in self.tally.drain(..) {
+                count(counter);
             }
             std::thread::sleep(TICK.min(self.metrics.as_ref().map_or(TICK, |(_, i)| *i)));
         }
@@ -118,7 +145,7 @@ impl Link {
             if self.fill(&ring, epoch, epoch >= current, now).is_err() {
                 // The connection is unusable after a failure; a new one next tick.
                 self.conn = None;
-                count(&COUNTERS.tickets_redis_error);
+                self.tally.push(&COUNTERS.tickets_redis_error);
                 return;
             }
         }
@@ -136,10 +163,10 @@ impl Link {
         match value {
             Some(Value::BulkString(bytes)) => match sealed::open(ring, &bytes, &binding, now) {
                 Ok(keys) => {
-                    count(&COUNTERS.tickets_redis_fetched);
+                    self.tally.push(&COUNTERS.tickets_redis_fetched);
                     held::put(keys);
                 }
-                Err(_) => count(&COUNTERS.tickets_redis_rejected),
+                Err(_) => self.tally.push(&COUNTERS.tickets_redis_rejected),
             },
             Some(Value::Nil) if !make => {
                 self.absent.insert(epoch);
@@ -164,13 +191,13 @@ impl Link {
         pipe.cmd("GET").arg(key);
         let mut replies = self.call(pipe.get_packed_pipeline(), 2)?;
         if matches!(replies.first(), Some(Value::Okay)) {
-            count(&COUNTERS.tickets_redis_created);
+            self.tally.push(&COUNTERS.tickets_redis_created);
         }
         Ok(replies.pop())
     }
 
     fn call(&mut self, packed: Vec<u8>, replies: usize) -> Result<Vec<Value>, ()> {
-        let deadline = Instant::now() + CALL_DEADLINE;
+        let deadline = self.deadline;
         if self.conn.is_none() {
             self.conn = Some(Conn::open(&self.redis.target, self.tls.as_ref(), deadline).map_err(|_| ())?);
         }

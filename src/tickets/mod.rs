@@ -10,6 +10,7 @@
 //! - [`sealed`]: `redis` mode's random epoch keys, sealed for Redis.
 //! - [`held`]: `redis` mode's epoch keys in memory.
 //! - [`fetcher`]: `redis` mode's thread, which fills [`held`] from Redis.
+//! - [`fork_gate`]: forks wait while that thread works.
 //! - [`openssl`]: the libssl/libcrypto functions, per libssl.
 //! - [`callback`]: the ticket key callback OpenSSL calls.
 //! - [`install`]: what a new ctx gets.
@@ -18,6 +19,7 @@ mod callback;
 pub mod config;
 mod current;
 mod fetcher;
+mod fork_gate;
 mod held;
 mod install;
 mod keys;

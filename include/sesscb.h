@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 // How many counters there are.
-#define COUNT 33
+#define COUNT 37
 
 // Writes a process may have queued; more are dropped (counted). At 100k
 // new sessions a second the thread drains it every few milliseconds.
@@ -28,6 +28,16 @@
 #define NAME_LEN 16
 
 #define SECRET_LEN 32
+
+// An epoch's keys in bytes: name, AES key, HMAC key.
+#define KEYS_LEN (NAME_LEN + (2 * SECRET_LEN))
+
+// Epochs past the lifetime kept in a window only to tell "expired" from
+// "unknown" in the counters.
+#define EXPIRED_EPOCHS 2
+
+// Length of a sealed value.
+#define SEALED_LEN ((HEADER_LEN + KEYS_LEN) + TAG_LEN)
 
 // Status codes returned by `sesscb_stats`.
 enum sesscb_status {
@@ -158,6 +168,14 @@ struct sesscb_stats {
   uint64_t store_stores_remote_error;
   // Lookups over the per-process cap on Redis lookups a second (a miss).
   uint64_t store_lookups_rate_limited;
+  // Epoch keys read from Redis that opened under the keyring (`SESSCB_TICKET_KEYS=redis`).
+  uint64_t tickets_redis_fetched;
+  // Epoch keys this process made and Redis kept (`SET NX` won).
+  uint64_t tickets_redis_created;
+  // Values in Redis that failed authentication or were malformed: ignored.
+  uint64_t tickets_redis_rejected;
+  // Redis calls of the ticket-key thread that failed (connect, I/O, server error).
+  uint64_t tickets_redis_error;
 };
 
 // The legacy ticket key callback's prototype.

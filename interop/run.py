@@ -41,7 +41,7 @@ import traceback
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from suite import apache, bindings, haproxy, nginx, s_server, store, stunnel, twossl, upgrade  # noqa: E402
 from suite import store_nginx, store_proofs, store_redis, store_servers, tickets, tickets_haproxy, tickets_nginx  # noqa: E402
-from suite import store_redis_cluster, store_redis_fleet, store_redis_haproxy  # noqa: E402
+from suite import store_redis_cluster, store_redis_fleet, store_redis_haproxy, tickets_fork, tickets_redis  # noqa: E402
 from suite import config as cfg  # noqa: E402
 from suite.all_traces import check_all_traces  # noqa: E402
 from suite.fixture import Fixture  # noqa: E402
@@ -64,17 +64,20 @@ TESTS = collections.OrderedDict([
     ("tickets", tickets.test_tickets),
     ("tickets-nginx", tickets_nginx.test_tickets_nginx),
     ("tickets-haproxy", tickets_haproxy.test_tickets_haproxy),
+    ("tickets-fork", tickets_fork.test_tickets_fork),
 ] + store_proofs.tests() + [
     ("store-redis", store_redis.test_store_redis),
     ("store-redis-fleet", store_redis_fleet.test_store_redis_fleet),
     ("store-redis-haproxy", store_redis_haproxy.test_store_redis_haproxy),
     ("store-redis-cluster", store_redis_cluster.test_store_redis_cluster),
+    ("tickets-redis", tickets_redis.test_tickets_redis),
 ])
 
 NEEDS = {"nginx": "nginx", "upgrade": "nginx", "bindings": "nginx", "haproxy": "haproxy", "stunnel": "stunnel4",
          "apache": "apache2", "store-nginx": "nginx",
          "tickets-nginx": "nginx", "tickets-haproxy": "haproxy", "store-redis": "redis-server",
-         "store-redis-fleet": "nginx", "store-redis-haproxy": "haproxy", "store-redis-cluster": "redis-server"}
+         "store-redis-fleet": "nginx", "store-redis-haproxy": "haproxy", "store-redis-cluster": "redis-server",
+         "tickets-redis": "redis-server"}
 
 USAGE = __doc__ % " ".join(TESTS)
 

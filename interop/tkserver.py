@@ -20,10 +20,13 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from pyserve import serve_one  # noqa: E402
 
 SSL_CTRL_SET_TLSEXT_TICKET_KEYS = 59
-# The tickets_* fields, last in struct sesscb_stats (include/sesscb.h):
-# size and flags (8 bytes), 25 counters, then these 7.
-TICKET_FIELDS = ["issued", "decrypted", "renewed", "expired", "unknown", "app_keys", "fallback"]
-STATS_U64 = 25 + len(TICKET_FIELDS)
+# The tickets_* fields of struct sesscb_stats (include/sesscb.h), by their
+# index in 64-bit words after size and flags (8 bytes): 25 counters, these
+# 7, the store's 8 Redis counters, then the 4 of the redis ticket keys.
+TICKET_FIELDS = [(25 + i, name) for i, name in enumerate(
+    ["issued", "decrypted", "renewed", "expired", "unknown", "app_keys", "fallback"])] + \
+    [(40 + i, name) for i, name in enumerate(["redis_fetched", "redis_created", "redis_rejected", "redis_error"])]
+STATS_U64 = 44
 
 
 def ssl_ctx_pointer(ctx):
@@ -51,7 +54,7 @@ def ticket_stats():
     buf[0] = 8 * (1 + STATS_U64)  # size (u32) and flags (u32) share the first u64
     if fn(None, ctypes.byref(buf)) != 0:
         return {}
-    return dict(zip(TICKET_FIELDS, buf[1 + STATS_U64 - len(TICKET_FIELDS):]))
+    return {name: buf[1 + index] for index, name in TICKET_FIELDS}
 
 
 def main(argv):

@@ -272,12 +272,13 @@ def py_hello(port, tls, session=None):
         return None, None
 
 
-def rotation(tls):
+def rotation(tls, keys=keys_on, label="tickets"):
     """A client that keeps resuming (each time with the session it was last
     given) across several 2-second epochs, and offers its first ticket
-    again once it is older than the 6-second lifetime."""
-    d = cfg.FX.rundir("tickets-rotation-%s" % tls)
-    env = store_env(d, keys_on(d, SESSCB_TICKET_ROTATE=str(ROTATE), SESSCB_TICKET_LIFETIME=str(LIFETIME)))
+    again once it is older than the 6-second lifetime. `keys(d, **extra)`:
+    the ticket-key settings (keyring mode unless told); the counters."""
+    d = cfg.FX.rundir("%s-rotation-%s" % (label, tls))
+    env = store_env(d, keys(d, SESSCB_TICKET_ROTATE=str(ROTATE), SESSCB_TICKET_LIFETIME=str(LIFETIME)))
     loop = 20
     s = TkServer(d, "a", env, loop + 2)
     timeline = []
@@ -302,16 +303,18 @@ def rotation(tls):
     epochs = {e for _, e, _ in timeline}
     resumed = [o for _, _, o in timeline[1:] if not (o or "").startswith("first ticket")]
     late = [o for _, _, o in timeline if o and o.startswith("first ticket")]
-    R.note("tickets rotation TLS %s (rotate %ds, lifetime %ds): %s; counters %s"
-           % (tls, ROTATE, LIFETIME, " ".join("%.1fs:e%d:%s" % t for t in timeline), counts))
-    R.row("tickets rotation", tls, "%d epochs" % len(epochs), "-", rate(resumed.count("Reused"), loop),
+    R.note("%s rotation TLS %s (rotate %ds, lifetime %ds): %s; counters %s"
+           % (label, tls, ROTATE, LIFETIME, " ".join("%.1fs:e%d:%s" % t for t in timeline), counts))
+    R.row("%s rotation" % label, tls, "%d epochs" % len(epochs), "-", rate(resumed.count("Reused"), loop),
           "ok" if resumed.count("Reused") == loop else "FAIL")
-    R.check("tickets TLS %s: a client loop over %d epochs keeps resuming" % (tls, len(epochs)),
+    R.check("%s TLS %s: a client loop over %d epochs keeps resuming" % (label, tls, len(epochs)),
             len(epochs) >= 4 and resumed == ["Reused"] * loop and timeline[0][2] == "New", str(timeline))
-    R.check("tickets TLS %s: tickets of an old epoch are renewed" % tls, counts.get("renewed", 0) >= 1, str(counts))
-    R.check("tickets TLS %s: a ticket older than the lifetime -> full handshake" % tls,
+    R.check("%s TLS %s: tickets of an old epoch are renewed" % (label, tls), counts.get("renewed", 0) >= 1,
+            str(counts))
+    R.check("%s TLS %s: a ticket older than the lifetime -> full handshake" % (label, tls),
             late == ["first ticket: New"] and counts.get("expired", 0) >= 1,
             str(counts))
+    return counts
 
 
 def own_keys(tls):

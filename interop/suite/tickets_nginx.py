@@ -37,6 +37,7 @@ env SESSCB_LOG;
 env SESSCB_TICKET_KEYS;
 env SESSCB_STORE_KEYRING;
 env SESSCB_STORE_DOMAIN;
+env SESSCB_TICKET_REDIS;
 events { worker_connections 256; }
 http {
     access_log off;
@@ -130,12 +131,16 @@ def two_instances(tls):
             "plain %s, keyring %s" % (plain, shared))
 
 
-def reloads_resumed(d, env, tls):
+def reloads_resumed(d, env, tls, warm=None):
+    """Tickets made before each reload offered after it; `warm(n)` runs
+    once the instance is up."""
     n = Nginx(os.path.join(d, "a"), env)
     resumed = 0
     try:
         if not n.ready():
             return None
+        if warm:
+            warm(n)
         for i in range(RELOADS):
             f = os.path.join(d, "reload-%s-%d.pem" % (tls, i))
             if hello(n.port, tls, sess_out=f)[0] != "New" or not n.reload():

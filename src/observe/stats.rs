@@ -130,6 +130,14 @@ pub struct sesscb_stats {
     pub store_stores_remote_error: u64,
     /// Lookups over the per-process cap on Redis lookups a second (a miss).
     pub store_lookups_rate_limited: u64,
+    /// Epoch keys read from Redis that opened under the keyring (`SESSCB_TICKET_KEYS=redis`).
+    pub tickets_redis_fetched: u64,
+    /// Epoch keys this process made and Redis kept (`SET NX` won).
+    pub tickets_redis_created: u64,
+    /// Values in Redis that failed authentication or were malformed: ignored.
+    pub tickets_redis_rejected: u64,
+    /// Redis calls of the ticket-key thread that failed (connect, I/O, server error).
+    pub tickets_redis_error: u64,
 }
 
 /// Atomic counters: for events of shared trampolines, for retired slots,
@@ -365,9 +373,14 @@ mod tests {
             "the Redis fields follow the tickets'"
         );
         assert_eq!(
+            std::mem::offset_of!(sesscb_stats, tickets_redis_fetched),
             std::mem::offset_of!(sesscb_stats, store_lookups_rate_limited) + 8,
+            "the Redis ticket-key fields follow (growth rule)"
+        );
+        assert_eq!(
+            std::mem::offset_of!(sesscb_stats, tickets_redis_error) + 8,
             size as usize,
-            "store_lookups_rate_limited is last (growth rule)"
+            "tickets_redis_error is last (growth rule)"
         );
     }
 

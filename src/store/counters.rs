@@ -106,10 +106,18 @@ pub struct Counters {
     pub lookups_rate_limited: AtomicU64,
     /// Entries this process's writes evicted from the embedded tier.
     pub evictions: AtomicU64,
+    /// Epoch keys read from Redis that opened under the keyring (`redis` ticket keys).
+    pub tickets_redis_fetched: AtomicU64,
+    /// Epoch keys this process made and Redis kept (`SET NX` won).
+    pub tickets_redis_created: AtomicU64,
+    /// Values in Redis that failed authentication or were malformed: ignored.
+    pub tickets_redis_rejected: AtomicU64,
+    /// Redis calls of the ticket-key thread that failed (connect, I/O, server error).
+    pub tickets_redis_error: AtomicU64,
 }
 
 /// How many counters there are.
-pub const COUNT: usize = 33;
+pub const COUNT: usize = 37;
 
 pub static COUNTERS: Counters = Counters::new();
 
@@ -152,6 +160,10 @@ impl Counters {
             stores_remote_error: AtomicU64::new(0),
             lookups_rate_limited: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
+            tickets_redis_fetched: AtomicU64::new(0),
+            tickets_redis_created: AtomicU64::new(0),
+            tickets_redis_rejected: AtomicU64::new(0),
+            tickets_redis_error: AtomicU64::new(0),
         }
     }
 
@@ -192,6 +204,10 @@ impl Counters {
             (Stores, "remote_ok", &self.stores_remote_ok),
             (Stores, "remote_error", &self.stores_remote_error),
             (Lookups, "rate_limited", &self.lookups_rate_limited),
+            (Tickets, "redis_fetched", &self.tickets_redis_fetched),
+            (Tickets, "redis_created", &self.tickets_redis_created),
+            (Tickets, "redis_rejected", &self.tickets_redis_rejected),
+            (Tickets, "redis_error", &self.tickets_redis_error),
             (Evictions, "evicted", &self.evictions),
         ]
     }
@@ -291,6 +307,10 @@ pub(crate) fn fill_stats(view: &mut sesscb_stats) {
     view.store_stores_remote_error = load(&c.stores_remote_error);
     view.store_lookups_rate_limited = load(&c.lookups_rate_limited);
     view.store_evictions = load(&c.evictions);
+    view.tickets_redis_fetched = load(&c.tickets_redis_fetched);
+    view.tickets_redis_created = load(&c.tickets_redis_created);
+    view.tickets_redis_rejected = load(&c.tickets_redis_rejected);
+    view.tickets_redis_error = load(&c.tickets_redis_error);
 }
 
 #[cfg(test)]

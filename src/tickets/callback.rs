@@ -10,7 +10,7 @@
 use std::ffi::{c_int, c_uchar, c_void};
 use std::sync::atomic::AtomicU64;
 
-use super::keys;
+use super::current;
 use super::openssl::{OWN_KEYS_LEN, SLOTS, TicketApi, TicketKeyCb, slot};
 use super::schedule::{NAME_LEN, SECRET_LEN, Verdict};
 use crate::ffi::types::Ssl;
@@ -78,7 +78,7 @@ unsafe fn choose(
         return unsafe { use_own_keys(api, &keys, name, iv, cipher, hmac, encrypt) };
     }
     let now = unix_now();
-    let Some(window) = keys::window(now) else {
+    let Some(window) = current::window(now) else {
         // SAFETY: as above.
         return unsafe { fall_back(api, ssl, name, iv, cipher, hmac, encrypt) };
     };
@@ -89,7 +89,16 @@ unsafe fn choose(
             None => return unsafe { fall_back(api, ssl, name, iv, cipher, hmac, encrypt) },
         }
     } else {
-        window.decrypt(name, now)
+        let (verdict, keys) = window.decrypt(name, now);
+        if verdict == Verdict::Unknown {
+            // A ticket this ctx made on its own keys while sesscb had none
+            // (a fallback) resumes, as it would without sesscb.
+            // SAFETY: as above.
+            if let Some(ret) = unsafe { own_ticket(api, ssl, name, iv, cipher, hmac) } {
+                return ret;
+            }
+        }
+        (verdict, keys)
     };
     let (ret, counter): (c_int, &AtomicU64) = match (encrypt, verdict) {
         (true, _) => (1, &COUNTERS.tickets_issued),
@@ -144,6 +153,28 @@ unsafe fn fall_back(
         Some(keys) => unsafe { use_own_keys(api, &keys, name, iv, cipher, hmac, encrypt) },
         None => 0,
     }
+}
+
+/// A ticket named by the ctx's own keys (those OpenSSL drew): decrypted
+/// with them, counted as a fallback; None for any other name.
+///
+/// # Safety
+/// As [`choose`], decrypting.
+unsafe fn own_ticket(
+    api: &TicketApi,
+    ssl: *mut Ssl,
+    name: &mut [u8],
+    iv: &mut [u8],
+    cipher: *mut c_void,
+    hmac: *mut c_void,
+) -> Option<c_int> {
+    // SAFETY: the caller guarantees `ssl`; its ctx is live while it is.
+    let own = unsafe { api.own_keys(api.attached(ssl).0) }?;
+    (own[..NAME_LEN] == *name).then(|| {
+        count(&COUNTERS.tickets_fallback);
+        // SAFETY: as the caller guarantees.
+        unsafe { use_own_keys(api, &own, name, iv, cipher, hmac, false) }
+    })
 }
 
 /// What OpenSSL does with a ctx's own keys: one name, never a renewal.

@@ -6,7 +6,7 @@
 use std::ffi::{c_int, c_long, c_void};
 
 use super::callback::CALLBACKS;
-use super::keys;
+use super::current;
 use super::openssl::{OWN_KEYS_LEN, slot_of};
 use crate::ffi::types::SslCtx;
 use crate::libssl::handle::Libssl;
@@ -24,7 +24,7 @@ pub unsafe fn on_ctx_new(lib: &Libssl, ctx: *mut SslCtx) {
         return;
     };
     // The keyring is read now, so no ctx gets a callback without keys.
-    if keys::window(unix_now()).is_none() {
+    if current::window(unix_now()).is_none() {
         count(&COUNTERS.tickets_fallback);
         return;
     }

@@ -1,8 +1,9 @@
 //! The process's ticket keys: the settings (read once), the keyring (re-read
 //! when its file changes) and the window of the current epoch (made again
-//! when the epoch or the keyring changes). Nothing is per process but a
-//! cache: every value derives from the keyring, so a forked child agrees
-//! with its parent and every other process.
+//! when the epoch or the keyring changes). In `keyring` mode nothing is per
+//! process but a cache: every value derives from the keyring, so a forked
+//! child agrees with its parent and every other process. (`redis` mode's
+//! window: src/tickets/current.rs.)
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -27,7 +28,8 @@ pub fn active() -> bool {
     CONFIG.is_on(read_config)
 }
 
-fn config() -> Option<&'static Config> {
+/// The settings, when ticket keys are on.
+pub fn config() -> Option<&'static Config> {
     CONFIG.get(read_config)
 }
 
@@ -56,10 +58,20 @@ unsafe impl Sync for Cell {}
 static STATE_CELL: Cell = Cell(std::cell::UnsafeCell::new(State { ring: None, checked: None, window: None }));
 static LOCK: ForkAwareLock = ForkAwareLock::new();
 
-/// The window of the epoch holding `now`; None when ticket keys are off or
-/// the keyring cannot be read (reported once per reason).
-pub fn window(now: u64) -> Option<Arc<Window>> {
+/// The keyring, loaded (and re-read when its file changed); None while it
+/// cannot be read.
+pub fn ring() -> Option<Arc<Keyring>> {
     let config = config()?;
+    let _guard = LOCK.lock();
+    // SAFETY: STATE_CELL is only touched under LOCK, held here.
+    let state = unsafe { &mut *STATE_CELL.0.get() };
+    refresh_ring(state, config);
+    Some(state.ring.as_ref()?.0.clone())
+}
+
+/// `keyring` mode: the window of the epoch holding `now`, derived from the
+/// keyring; None when it cannot be read (reported once per reason).
+pub fn derived_window(config: &Config, now: u64) -> Option<Arc<Window>> {
     let _guard = LOCK.lock();
     // SAFETY: STATE_CELL is only touched under LOCK, held here.
     let state = unsafe { &mut *STATE_CELL.0.get() };
@@ -97,6 +109,14 @@ fn refresh_ring(state: &mut State, config: &Config) -> bool {
             }
             false
         }
+    }
+}
+
+/// [`report`], once per process whatever the line.
+pub fn report_once(line: &str) {
+    static REPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !REPORTED.swap(true, Ordering::Relaxed) {
+        report(line);
     }
 }
 

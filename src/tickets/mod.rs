@@ -5,17 +5,27 @@
 //!
 //! - [`config`]: the settings, all valid or the feature off.
 //! - [`schedule`]: the epoch keys derived from the keyring (pure Rust).
-//! - [`keys`]: the process's keyring and current window.
+//! - [`keys`]: the process's settings, keyring and derived window.
+//! - [`current`]: the window a ticket operation uses, in either mode.
+//! - [`sealed`]: `redis` mode's random epoch keys, sealed for Redis.
+//! - [`held`]: `redis` mode's epoch keys in memory.
+//! - [`fetcher`]: `redis` mode's thread, which fills [`held`] from Redis.
+//! - [`fork_gate`]: forks wait while that thread works.
 //! - [`openssl`]: the libssl/libcrypto functions, per libssl.
 //! - [`callback`]: the ticket key callback OpenSSL calls.
 //! - [`install`]: what a new ctx gets.
 
 mod callback;
 pub mod config;
+mod current;
+mod fetcher;
+mod fork_gate;
+mod held;
 mod install;
 mod keys;
 mod openssl;
 pub mod schedule;
+mod sealed;
 
 pub use install::on_ctx_new;
 pub use keys::active;

@@ -17,10 +17,12 @@ use crate::store::keyring::{Key, Keyring};
 
 pub const NAME_LEN: usize = 16;
 pub const SECRET_LEN: usize = 32;
+/// An epoch's keys in bytes: name, AES key, HMAC key.
+pub const KEYS_LEN: usize = NAME_LEN + 2 * SECRET_LEN;
 const SALT: &[u8] = b"sesscb ticket keys v1";
 /// Epochs past the lifetime kept in a window only to tell "expired" from
 /// "unknown" in the counters.
-const EXPIRED_EPOCHS: u64 = 2;
+pub const EXPIRED_EPOCHS: u64 = 2;
 
 /// The keys of one epoch under one keyring key.
 #[derive(Clone, PartialEq, Eq)]
@@ -54,13 +56,19 @@ impl EpochKeys {
         info.push(0);
         info.extend_from_slice(&rotate.to_be_bytes());
         info.extend_from_slice(&epoch.to_be_bytes());
-        let mut okm = [0u8; NAME_LEN + 2 * SECRET_LEN];
+        let mut okm = [0u8; KEYS_LEN];
         // 80 bytes is far below HKDF-SHA256's 8160-byte limit.
         hkdf.expand(&info, &mut okm).expect("80-byte HKDF output");
-        let mut keys = EpochKeys { epoch, key_id: key.id, name: [0; NAME_LEN], aes: [0; 32], hmac: [0; 32] };
-        keys.name.copy_from_slice(&okm[..NAME_LEN]);
-        keys.aes.copy_from_slice(&okm[NAME_LEN..NAME_LEN + SECRET_LEN]);
-        keys.hmac.copy_from_slice(&okm[NAME_LEN + SECRET_LEN..]);
+        Self::from_bytes(epoch, key.id, &okm)
+    }
+
+    /// An epoch's keys from 80 bytes laid out as OpenSSL's own: name, AES
+    /// key, HMAC key.
+    pub fn from_bytes(epoch: u64, key_id: u32, bytes: &[u8; KEYS_LEN]) -> Self {
+        let mut keys = EpochKeys { epoch, key_id, name: [0; NAME_LEN], aes: [0; 32], hmac: [0; 32] };
+        keys.name.copy_from_slice(&bytes[..NAME_LEN]);
+        keys.aes.copy_from_slice(&bytes[NAME_LEN..NAME_LEN + SECRET_LEN]);
+        keys.hmac.copy_from_slice(&bytes[NAME_LEN + SECRET_LEN..]);
         keys
     }
 }
@@ -106,6 +114,19 @@ impl Window {
                 decrypt.push(EpochKeys::derive(key, domain, rotate, e));
             }
         }
+        Window { epoch, rotate, lifetime, encrypt, decrypt }
+    }
+
+    /// The window of the epoch holding `now` over keys held in memory (the
+    /// `redis` mode's random epoch keys): the current epoch's encrypts if
+    /// held; the held epochs from the lifetime's start (and a few expired
+    /// ones) to one ahead decrypt.
+    pub fn from_held(held: &[EpochKeys], rotate: u64, lifetime: u64, now: u64) -> Self {
+        let rotate = rotate.max(1);
+        let epoch = now / rotate;
+        let oldest = epoch.saturating_sub(lifetime.div_ceil(rotate) + EXPIRED_EPOCHS);
+        let encrypt = held.iter().find(|k| k.epoch == epoch).cloned();
+        let decrypt = held.iter().filter(|k| (oldest..=epoch + 1).contains(&k.epoch)).cloned().collect();
         Window { epoch, rotate, lifetime, encrypt, decrypt }
     }
 

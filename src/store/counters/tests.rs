@@ -90,6 +90,10 @@ fn fill_stats_puts_each_counter_in_its_own_field() {
         view.store_stores_remote_ok,
         view.store_stores_remote_error,
         view.store_lookups_rate_limited,
+        view.tickets_redis_fetched,
+        view.tickets_redis_created,
+        view.tickets_redis_rejected,
+        view.tickets_redis_error,
         view.store_evictions,
     ];
     for (i, (got, before)) in got.iter().zip(before).enumerate() {

@@ -83,3 +83,23 @@ fn a_keyring_without_a_current_key_encrypts_nothing() {
     let future = ring(&[(1, 5000, 1)]);
     assert!(Window::build(&future, b"d", 60, 600, 1000).encrypt().is_none());
 }
+
+#[test]
+fn held_keys_encrypt_when_current_and_decrypt_within_the_lifetime() {
+    let held = |e: u64| EpochKeys::from_bytes(e, 0, &[e as u8; KEYS_LEN]);
+    let (rotate, lifetime) = (60, 180);
+    // Epochs 8, 9 and 10 held; now in epoch 10.
+    let keys = [held(8), held(9), held(10)];
+    let w = Window::from_held(&keys, rotate, lifetime, 10 * 60 + 5);
+    assert_eq!(w.encrypt().map(|k| k.epoch), Some(10));
+    assert_eq!(w.decrypt(&held(10).name, 605).0, Verdict::Current);
+    assert_eq!(w.decrypt(&held(9).name, 605).0, Verdict::Renew);
+    assert_eq!(w.decrypt(&held(11).name, 605).0, Verdict::Unknown, "not held: never decrypted");
+    // At 13 min, epoch 10's 3-minute lifetime is over; 11 is not held.
+    let later = Window::from_held(&keys, rotate, lifetime, 13 * 60);
+    assert!(later.encrypt().is_none(), "no current key held: the caller falls back");
+    assert_eq!(later.decrypt(&held(10).name, 13 * 60).0, Verdict::Expired);
+    // Far past the window, old keys are not even held in it.
+    let gone = Window::from_held(&keys, rotate, lifetime, 30 * 60);
+    assert_eq!(gone.decrypt(&held(10).name, 30 * 60).0, Verdict::Unknown);
+}

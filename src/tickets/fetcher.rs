@@ -43,8 +43,8 @@ use crate::sync::process_ids::current_pid;
 /// How often the thread looks at the schedule: the bound on adopting keys
 /// once Redis is reachable, and on making the next epoch's.
 const TICK: Duration = Duration::from_millis(250);
-/// A tick's deadline for its Redis calls (never a handshake's): how long
-/// a fork may wait for the tick (src/tickets/fork_gate.rs).
+/// A tick's deadline for its Redis calls (never a handshake's; a fork
+/// waits for a tick at most 10 ms: src/tickets/fork_gate.rs).
 const TICK_DEADLINE: Duration = Duration::from_secs(1);
 
 /// The pid whose thread runs (or was refused); another pid is a forked child.
@@ -117,7 +117,7 @@ impl Link {
                 && written.is_none_or(|t| t.elapsed() >= *interval)
             {
                 let pid = current_pid();
-                let text = metrics::render(pid, &COUNTERS.snapshot(), None);
+                let text = metrics::render(pid, &COUNTERS.snapshot(), None, None);
                 let _ = metrics::write_atomically(&metrics::expand(path, pid), &text);
                 written = Some(Instant::now());
             }

@@ -1,15 +1,17 @@
 //! The libssl and libcrypto functions the ticket keys need, found in the
 //! libssl that made the ctx (and the libcrypto it links), once per libssl.
 //!
-//! sesscb's callback is the `SSL_CTX_set_tlsext_ticket_key_cb` form
-//! (`SSL_CTX_callback_ctrl`, HMAC_CTX), present in 1.1.1, 3.x and 4.0: an
-//! application that sets either form of its own wins, because its legacy
+//! sesscb's callback is by default the `SSL_CTX_set_tlsext_ticket_key_cb`
+//! form (`SSL_CTX_callback_ctrl`, HMAC_CTX), present in 1.1.1, 3.x and 4.0:
+//! an application that sets either form of its own wins, because its legacy
 //! callback replaces ours in the same field and OpenSSL 3.x/4.0 prefer an
-//! EVP callback to a legacy one.
+//! EVP callback to a legacy one. The EVP form's functions ([`EvpApi`]) are
+//! resolved too where they exist (src/tickets/form.rs says when it is used).
 
 use std::ffi::{CString, c_int, c_long, c_uchar, c_void};
 use std::sync::OnceLock;
 
+use super::evp::{self, EvpApi};
 use crate::ffi::types::{Ssl, SslCtx};
 use crate::libssl::handle::Libssl;
 use crate::libssl::resolver;
@@ -45,6 +47,8 @@ pub struct TicketApi {
         unsafe extern "C" fn(*mut c_void, *const c_void, c_int, *const c_void, *mut c_void) -> c_int,
     /// sesscb's SSL_CTX ex_data index holding the keys OpenSSL drew.
     ex_index: c_int,
+    /// The EVP form's functions; None in 1.1.1.
+    pub evp: Option<EvpApi>,
 }
 
 /// The few libssls a process holds; a slot's index picks its callback.
@@ -106,6 +110,8 @@ fn resolve(lib: &Libssl, free: ExFree) -> Option<TicketApi> {
         decrypt_init: ticket_sym!(c"EVP_DecryptInit_ex"),
         hmac_init: ticket_sym!(c"HMAC_Init_ex"),
         ex_index,
+        // SAFETY: the live handle above.
+        evp: unsafe { evp::resolve(handle) },
     })
 }
 

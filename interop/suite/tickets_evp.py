@@ -16,6 +16,9 @@ the normal builds:
   renewals and a refused expired ticket, keys the application set with
   SSL_CTX_set_tlsext_ticket_keys (they win, as under the legacy form).
 - A bad SESSCB_TICKET_FORM: one line, auto (legacy form), tickets shared.
+- With SESSCB_OPENSSL_NODEPRECATED naming a no-deprecated OpenSSL build:
+  auto gives every ctx the EVP form there (plain 0/4, auto 4/4), and
+  `legacy` leaves OpenSSL's own keys (0/4).
 
 The form a ctx got is read from sesscb's trace (SESSCB_LOG, set by
 store_env), so a run that silently stayed on the legacy form fails."""
@@ -113,6 +116,35 @@ def python_cases(tls):
     check_forms("tickets-evp own keys TLS %s" % tls, cfg.FX.rundir("%s-own-keys-%s" % (LABEL, tls)), "evp")
 
 
+NODEPRECATED = "SESSCB_OPENSSL_NODEPRECATED"
+
+
+def no_deprecated(tls):
+    """`auto` on a libssl built with no-deprecated (prefix in the variable
+    NODEPRECATED; no such build is made by the project's scripts): that
+    libssl refuses the legacy control, so every ctx gets the EVP form and
+    tickets are shared; `legacy` there keeps OpenSSL's own keys (0/4)."""
+    prefix = os.environ.get(NODEPRECATED, "")
+    if not prefix or not os.path.exists(os.path.join(prefix, "bin", "openssl")):
+        R.note("tickets-evp: %s not set to a no-deprecated OpenSSL build, auto's EVP fallback not run" % NODEPRECATED)
+        return
+    plain_d = cfg.FX.rundir("%s-nodep-%s-plain" % (LABEL, tls))
+    d = cfg.FX.rundir("%s-nodep-%s" % (LABEL, tls))
+    legacy_d = cfg.FX.rundir("%s-nodep-%s-legacy" % (LABEL, tls))
+    plain = tickets.build_pair(plain_d, tls, store_env(plain_d), prefix)
+    shared = tickets.build_pair(d, tls, store_env(d, tickets.keys_on(d)), prefix)
+    legacy = tickets.build_pair(legacy_d, tls, store_env(legacy_d, tickets.keys_on(legacy_d, SESSCB_TICKET_FORM="legacy")),
+                                prefix)
+    ok = plain == 0 and shared == SESSIONS and legacy == 0
+    R.row("tickets-evp no-deprecated auto", tls, "A->B", tickets.rate(plain), tickets.rate(shared), "ok" if ok else "FAIL")
+    R.check("tickets-evp no-deprecated TLS %s: plain 0, auto %d, legacy-only 0" % (tls, SESSIONS), ok,
+            "plain %s, auto %s, legacy %s" % (plain, shared, legacy))
+    check_forms("tickets-evp no-deprecated auto TLS %s" % tls, d, "evp")
+    evp, refused = forms(legacy_d)
+    R.check("tickets-evp no-deprecated TLS %s: legacy-only installs nothing" % tls, evp == refused == 0,
+            "evp %d, legacy %d ctxs" % (evp, refused))
+
+
 def bad_form():
     """SESSCB_TICKET_FORM=bogus: one line on stderr, auto (the legacy form
     on this build), tickets still shared."""
@@ -135,6 +167,7 @@ def test_tickets_evp():
         across_forms(tls)
         build_pairs(tls)
         python_cases(tls)
+        no_deprecated(tls)
     for tls in cfg.TLS_VERSIONS:
         d = cfg.FX.rundir("%s-rotation-%s" % (LABEL, tls))
         tickets.rotation(tls, evp_keys, LABEL)

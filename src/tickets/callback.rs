@@ -256,10 +256,11 @@ unsafe fn set_mac_key(api: &TicketApi, mac: Mac, key: &[u8]) -> bool {
     debug_assert_eq!(key.len(), SECRET_LEN);
     let null = std::ptr::null_mut();
     match mac {
-        // SAFETY: as the caller guarantees; the key is SECRET_LEN bytes.
-        Mac::Hmac(hmac) => unsafe {
-            (api.hmac_init)(hmac, key.as_ptr().cast(), SECRET_LEN as c_int, (api.sha256)(), null) == 1
-        },
+        // SAFETY: as the caller guarantees; the key is SECRET_LEN bytes. A
+        // legacy slot is only installed where HMAC_Init_ex was resolved.
+        Mac::Hmac(hmac) => api.hmac_init.is_some_and(|hmac_init| unsafe {
+            hmac_init(hmac, key.as_ptr().cast(), SECRET_LEN as c_int, (api.sha256)(), null) == 1
+        }),
         // SAFETY: as the caller guarantees; an EVP slot is only installed
         // where these functions were resolved.
         Mac::Evp(ctx) => api.evp.as_ref().is_some_and(|evp| unsafe { evp.set_hmac_key(ctx, key) }),

@@ -43,8 +43,10 @@ pub struct TicketApi {
         unsafe extern "C" fn(*mut c_void, *const c_void, *mut c_void, *const u8, *const u8) -> c_int,
     pub decrypt_init:
         unsafe extern "C" fn(*mut c_void, *const c_void, *mut c_void, *const u8, *const u8) -> c_int,
+    /// The legacy form's HMAC setup; None where the libcrypto was built
+    /// without the deprecated API (then only the EVP form can be used).
     pub hmac_init:
-        unsafe extern "C" fn(*mut c_void, *const c_void, c_int, *const c_void, *mut c_void) -> c_int,
+        Option<unsafe extern "C" fn(*mut c_void, *const c_void, c_int, *const c_void, *mut c_void) -> c_int>,
     /// sesscb's SSL_CTX ex_data index holding the keys OpenSSL drew.
     ex_index: c_int,
     /// The EVP form's functions; None in 1.1.1.
@@ -108,7 +110,8 @@ fn resolve(lib: &Libssl, free: ExFree) -> Option<TicketApi> {
         sha256: ticket_sym!(c"EVP_sha256"),
         encrypt_init: ticket_sym!(c"EVP_EncryptInit_ex"),
         decrypt_init: ticket_sym!(c"EVP_DecryptInit_ex"),
-        hmac_init: ticket_sym!(c"HMAC_Init_ex"),
+        // SAFETY: as ticket_sym!; absent without the deprecated API.
+        hmac_init: unsafe { resolver::typed_symbol(handle, c"HMAC_Init_ex") },
         ex_index,
         // SAFETY: the live handle above.
         evp: unsafe { evp::resolve(handle) },
@@ -130,11 +133,15 @@ impl TicketApi {
         (ok == 1).then_some(keys)
     }
 
-    /// Installs `cb` as `ctx`'s ticket key callback; false if refused.
+    /// Installs `cb` as `ctx`'s legacy ticket key callback; false if
+    /// refused, or if `HMAC_Init_ex` (which it needs) is missing.
     ///
     /// # Safety
     /// `ctx` must be a live ctx of this libssl, not yet shared.
     pub unsafe fn install(&self, ctx: *mut SslCtx, cb: TicketKeyCb) -> bool {
+        if self.hmac_init.is_none() {
+            return false;
+        }
         // SAFETY: the control stores the function pointer; OpenSSL calls
         // it with the legacy callback's arguments, which `cb` takes.
         unsafe {

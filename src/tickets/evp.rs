@@ -7,11 +7,15 @@
 //! sets the HMAC key and digest with `EVP_MAC_CTX_set_params`
 //! (`OSSL_MAC_PARAM_KEY`, `OSSL_MAC_PARAM_DIGEST`); OpenSSL then runs the MAC.
 
-use std::ffi::{c_char, c_int, c_uint, c_void};
+use std::ffi::{c_char, c_int, c_uchar, c_uint, c_void};
 
-use super::openssl::TicketKeyCb;
-use crate::ffi::types::SslCtx;
+use crate::ffi::types::{Ssl, SslCtx};
 use crate::libssl::resolver;
+
+/// The EVP callback's prototype (the last pointer an `EVP_MAC_CTX`); the
+/// same C types as the legacy one's, so one set of callbacks serves both.
+pub(super) type EvpTicketKeyCb =
+    unsafe extern "C" fn(*mut Ssl, *mut c_uchar, *mut c_uchar, *mut c_void, *mut c_void, c_int) -> c_int;
 
 /// `OSSL_PARAM`, as OpenSSL 3.x and 4.0 lay it out (include/openssl/core.h).
 #[repr(C)]
@@ -27,7 +31,7 @@ type Construct = unsafe extern "C" fn(*const c_char, *mut c_void, usize) -> Ossl
 
 /// One libssl's EVP-form functions.
 pub struct EvpApi {
-    set_cb: unsafe extern "C" fn(*mut SslCtx, Option<TicketKeyCb>) -> c_int,
+    set_cb: unsafe extern "C" fn(*mut SslCtx, Option<EvpTicketKeyCb>) -> c_int,
     set_params: unsafe extern "C" fn(*mut c_void, *const OsslParam) -> c_int,
     octet_string: Construct,
     utf8_string: Construct,
@@ -63,7 +67,7 @@ impl EvpApi {
     /// `ctx` must be a live ctx of this libssl, not yet shared; `cb` must
     /// take the EVP callback's arguments (same C types as the legacy one's
     /// but for the MAC context, which it treats as an `EVP_MAC_CTX`).
-    pub unsafe fn install(&self, ctx: *mut SslCtx, cb: TicketKeyCb) -> bool {
+    pub unsafe fn install(&self, ctx: *mut SslCtx, cb: EvpTicketKeyCb) -> bool {
         // SAFETY: as the caller guarantees; the setter stores the pointer.
         unsafe { (self.set_cb)(ctx, Some(cb)) == 1 }
     }

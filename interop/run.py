@@ -42,7 +42,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from suite import apache, bindings, haproxy, nginx, s_server, store, stunnel, twossl, upgrade  # noqa: E402
 from suite import store_nginx, store_proofs, store_redis, store_servers, tickets, tickets_haproxy, tickets_nginx  # noqa: E402
 from suite import store_redis_cluster, store_redis_fleet, store_redis_haproxy  # noqa: E402
-from suite import tickets_fork, tickets_redis  # noqa: E402
+from suite import tickets_evp, tickets_fork, tickets_redis  # noqa: E402
 from suite import config as cfg  # noqa: E402
 from suite.all_traces import check_all_traces  # noqa: E402
 from suite.fixture import Fixture  # noqa: E402
@@ -66,6 +66,7 @@ TESTS = collections.OrderedDict([
     ("tickets-nginx", tickets_nginx.test_tickets_nginx),
     ("tickets-haproxy", tickets_haproxy.test_tickets_haproxy),
     ("tickets-fork", tickets_fork.test_tickets_fork),
+    ("tickets-evp", tickets_evp.test_tickets_evp),
 ] + store_proofs.tests() + [
     ("store-redis", store_redis.test_store_redis),
     ("store-redis-fleet", store_redis_fleet.test_store_redis_fleet),

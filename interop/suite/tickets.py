@@ -155,20 +155,21 @@ def py_cross(d, tls, env_a, env_b, own_a=None, own_b=None):
     return resumed, a.finish(), b.finish()
 
 
-def python_counted(tls):
+def python_counted(tls, keys=keys_on, label="tickets"):
     """The counters of a keyring run: A issued every ticket, B decrypted
-    every one under the current epoch; nothing fell back or was refused."""
-    d = cfg.FX.rundir("tickets-py-counted-%s" % tls)
-    plain_dir = cfg.FX.rundir("tickets-py-counted-%s-plain" % tls)
+    every one under the current epoch; nothing fell back or was refused.
+    `keys(d)`: the ticket-key settings (keyring mode unless told)."""
+    d = cfg.FX.rundir("%s-py-counted-%s" % (label, tls))
+    plain_dir = cfg.FX.rundir("%s-py-counted-%s-plain" % (label, tls))
     plain, pa, pb = py_cross(plain_dir, tls, store_env(plain_dir), store_env(plain_dir))
-    env = store_env(d, keys_on(d))
+    env = store_env(d, keys(d))
     shared, a, b = py_cross(d, tls, env, env)
-    R.row("tickets python", tls, "A->B", rate(plain), rate(shared), "ok" if plain == 0 and shared == SESSIONS else "FAIL")
-    R.check("tickets python TLS %s: plain 0, keyring %d" % (tls, SESSIONS), plain == 0 and shared == SESSIONS,
+    R.row("%s python" % label, tls, "A->B", rate(plain), rate(shared), "ok" if plain == 0 and shared == SESSIONS else "FAIL")
+    R.check("%s python TLS %s: plain 0, keyring %d" % (label, tls, SESSIONS), plain == 0 and shared == SESSIONS,
             "plain %s, keyring %s" % (plain, shared))
-    R.check("tickets python TLS %s: sesscb off counts nothing" % tls,
+    R.check("%s python TLS %s: sesscb off counts nothing" % (label, tls),
             sum(pa.values()) + sum(pb.values()) == 0 and pa != {}, "A %s B %s" % (pa, pb))
-    R.check("tickets python TLS %s: A issued >= %d, B decrypted %d, no fallback or refusal" % (tls, SESSIONS, SESSIONS),
+    R.check("%s python TLS %s: A issued >= %d, B decrypted %d, no fallback or refusal" % (label, tls, SESSIONS, SESSIONS),
             a.get("issued", 0) >= SESSIONS and b.get("decrypted") == SESSIONS
             and all(x.get(k) == 0 for x in (a, b) for k in ("fallback", "unknown", "expired", "app_keys")),
             "A %s B %s" % (a, b))
@@ -219,11 +220,11 @@ FORGERIES = [
 ]
 
 
-def forged(tls):
+def forged(tls, keys=keys_on, label="tickets"):
     """Forged and truncated tickets: each a full handshake, the server alive
     and still resuming a genuine ticket afterwards."""
-    d = cfg.FX.rundir("tickets-forged-%s" % tls)
-    s = TkServer(d, "a", store_env(d, keys_on(d)), 2 + 2 * len(FORGERIES))
+    d = cfg.FX.rundir("%s-forged-%s" % (label, tls))
+    s = TkServer(d, "a", store_env(d, keys(d)), 2 + 2 * len(FORGERIES))
     genuine = os.path.join(d, "genuine.pem")
     outcomes = []
     if s.ok and connect(s.port, tls, sess_out=genuine) == "New":
@@ -240,10 +241,10 @@ def forged(tls):
         outcomes.append(("genuine", connect(s.port, tls, sess_in=genuine)))
     counts = s.finish()
     want = [(n, "New") for n, _ in FORGERIES for n in (n, n + ", then a new client")] + [("genuine", "Reused")]
-    R.check("tickets TLS %s: forged/truncated tickets -> full handshake, server alive" % tls,
+    R.check("%s TLS %s: forged/truncated tickets -> full handshake, server alive" % (label, tls),
             outcomes == want,
             "%s; counters %s" % (outcomes, counts))
-    R.check("tickets TLS %s: a forged name counts as unknown" % tls, counts.get("unknown", 0) >= 1, str(counts))
+    R.check("%s TLS %s: a forged name counts as unknown" % (label, tls), counts.get("unknown", 0) >= 1, str(counts))
 
 
 CLIENTS = {}
@@ -317,23 +318,23 @@ def rotation(tls, keys=keys_on, label="tickets"):
     return counts
 
 
-def own_keys(tls):
+def own_keys(tls, keys=keys_on, label="tickets"):
     """An application's SSL_CTX_set_tlsext_ticket_keys wins: a ticket from
     a plain server with keys K resumes on a keyring server with K (as on a
     plain one), and one from a keyring server with K resumes nowhere else."""
     k = os.urandom(80).hex()
-    d = cfg.FX.rundir("tickets-own-keys-%s" % tls)
-    plain_d = cfg.FX.rundir("tickets-own-keys-%s-plain" % tls)
+    d = cfg.FX.rundir("%s-own-keys-%s" % (label, tls))
+    plain_d = cfg.FX.rundir("%s-own-keys-%s-plain" % (label, tls))
     plain, _, _ = py_cross(plain_d, tls, store_env(plain_d), store_env(plain_d), k, k)
-    env = store_env(d, keys_on(d))
+    env = store_env(d, keys(d))
     with_keys, _, b = py_cross(d, tls, store_env(d), env, k, k)
-    d2 = cfg.FX.rundir("tickets-own-keys-%s-other" % tls)
-    others, a2, _ = py_cross(d2, tls, store_env(d2, keys_on(d)), store_env(d2, keys_on(d)), k, None)
-    R.row("tickets own keys", tls, "K->K", rate(plain), rate(with_keys), "ok" if plain == with_keys == SESSIONS else "FAIL")
-    R.check("tickets TLS %s: application keys: plain and sesscb resume alike (%d)" % (tls, SESSIONS),
+    d2 = cfg.FX.rundir("%s-own-keys-%s-other" % (label, tls))
+    others, a2, _ = py_cross(d2, tls, store_env(d2, keys(d)), store_env(d2, keys(d)), k, None)
+    R.row("%s own keys" % label, tls, "K->K", rate(plain), rate(with_keys), "ok" if plain == with_keys == SESSIONS else "FAIL")
+    R.check("%s TLS %s: application keys: plain and sesscb resume alike (%d)" % (label, tls, SESSIONS),
             plain == with_keys == SESSIONS and b.get("app_keys", 0) >= SESSIONS and b.get("decrypted") == 0,
             "plain %s, sesscb %s, counters %s" % (plain, with_keys, b))
-    R.check("tickets TLS %s: a ticket under the application's keys is not sesscb's" % tls,
+    R.check("%s TLS %s: a ticket under the application's keys is not sesscb's" % (label, tls),
             others == 0 and a2.get("issued") == 0, "resumed %s, A counters %s" % (others, a2))
 
 

@@ -1,7 +1,9 @@
 //! The ticket key callback OpenSSL calls to encrypt (`enc = 1`) and
 //! decrypt (`enc = 0`) a session ticket: it only picks the keys and
 //! initialises OpenSSL's own cipher and HMAC contexts with them; OpenSSL
-//! does the ticket crypto, as with its own keys.
+//! does the ticket crypto, as with its own keys. Both forms (legacy:
+//! `HMAC_CTX`; EVP: `EVP_MAC_CTX`) share every decision; only the MAC
+//! context's setup differs.
 //!
 //! Returns, as OpenSSL defines: 1 = use these keys, 2 = decrypted under an
 //! old key (issue a new ticket), 0 = not ours (full handshake; when
@@ -22,8 +24,24 @@ const IV_LEN: usize = 16;
 
 /// One callback per libssl slot, so the callback knows whose functions to
 /// call without a lookup.
-pub const CALLBACKS: [TicketKeyCb; SLOTS] =
-    [ticket_key_cb::<0>, ticket_key_cb::<1>, ticket_key_cb::<2>, ticket_key_cb::<3>];
+pub const CALLBACKS: [TicketKeyCb; SLOTS] = [
+    ticket_key_cb::<0, false>,
+    ticket_key_cb::<1, false>,
+    ticket_key_cb::<2, false>,
+    ticket_key_cb::<3, false>,
+];
+/// The same for the EVP form.
+pub(super) const EVP_CALLBACKS: [TicketKeyCb; SLOTS] =
+    [ticket_key_cb::<0, true>, ticket_key_cb::<1, true>, ticket_key_cb::<2, true>, ticket_key_cb::<3, true>];
+
+/// OpenSSL's MAC context, by the form that was installed.
+#[derive(Clone, Copy)]
+enum Mac {
+    /// An `HMAC_CTX` (legacy form).
+    Hmac(*mut c_void),
+    /// An `EVP_MAC_CTX` of HMAC (EVP form).
+    Evp(*mut c_void),
+}
 
 /// The keys to use, by name, AES key and HMAC key.
 struct Chosen<'a> {
@@ -32,12 +50,12 @@ struct Chosen<'a> {
     hmac: &'a [u8],
 }
 
-unsafe extern "C" fn ticket_key_cb<const SLOT: usize>(
+unsafe extern "C" fn ticket_key_cb<const SLOT: usize, const EVP: bool>(
     ssl: *mut Ssl,
     name: *mut c_uchar,
     iv: *mut c_uchar,
     cipher: *mut c_void,
-    hmac: *mut c_void,
+    mac: *mut c_void,
     enc: c_int,
 ) -> c_int {
     let run = std::panic::AssertUnwindSafe(|| {
@@ -47,8 +65,10 @@ unsafe extern "C" fn ticket_key_cb<const SLOT: usize>(
         let (name, iv) = unsafe {
             (std::slice::from_raw_parts_mut(name, NAME_LEN), std::slice::from_raw_parts_mut(iv, IV_LEN))
         };
-        // SAFETY: as above; `cipher` and `hmac` are OpenSSL's live contexts.
-        Some(unsafe { choose(api, ssl, name, iv, cipher, hmac, enc == 1) })
+        let mac = if EVP { Mac::Evp(mac) } else { Mac::Hmac(mac) };
+        // SAFETY: as above; `cipher` and `mac` are OpenSSL's live contexts,
+        // `mac` of the kind the form installed in this slot gets.
+        Some(unsafe { choose(api, ssl, name, iv, cipher, mac, enc == 1) })
     });
     match std::panic::catch_unwind(run) {
         Ok(ret) => ret.unwrap_or(0),
@@ -67,7 +87,7 @@ unsafe fn choose(
     name: &mut [u8],
     iv: &mut [u8],
     cipher: *mut c_void,
-    hmac: *mut c_void,
+    mac: Mac,
     encrypt: bool,
 ) -> c_int {
     // SAFETY: the caller guarantees `ssl`; the ctx is live while it is.
@@ -75,18 +95,18 @@ unsafe fn choose(
     if let Some(keys) = own {
         count(&COUNTERS.tickets_app_keys);
         // SAFETY: as the caller guarantees.
-        return unsafe { use_own_keys(api, &keys, name, iv, cipher, hmac, encrypt) };
+        return unsafe { use_own_keys(api, &keys, name, iv, cipher, mac, encrypt) };
     }
     let now = unix_now();
     let Some(window) = current::window(now) else {
         // SAFETY: as above.
-        return unsafe { fall_back(api, ssl, name, iv, cipher, hmac, encrypt) };
+        return unsafe { fall_back(api, ssl, name, iv, cipher, mac, encrypt) };
     };
     let (verdict, keys) = if encrypt {
         match window.encrypt() {
             Some(keys) => (Verdict::Current, Some(keys)),
             // SAFETY: as above.
-            None => return unsafe { fall_back(api, ssl, name, iv, cipher, hmac, encrypt) },
+            None => return unsafe { fall_back(api, ssl, name, iv, cipher, mac, encrypt) },
         }
     } else {
         let (verdict, keys) = window.decrypt(name, now);
@@ -94,7 +114,7 @@ unsafe fn choose(
             // A ticket this ctx made on its own keys while sesscb had none
             // (a fallback) resumes, as it would without sesscb.
             // SAFETY: as above.
-            if let Some(ret) = unsafe { own_ticket(api, ssl, name, iv, cipher, hmac) } {
+            if let Some(ret) = unsafe { own_ticket(api, ssl, name, iv, cipher, mac) } {
                 return ret;
             }
         }
@@ -111,7 +131,7 @@ unsafe fn choose(
     let Some(keys) = keys else { return 0 };
     let chosen = Chosen { name: &keys.name, aes: &keys.aes, hmac: &keys.hmac };
     // SAFETY: as the caller guarantees.
-    match unsafe { init(api, &chosen, name, iv, cipher, hmac, encrypt) } {
+    match unsafe { init(api, &chosen, name, iv, cipher, mac, encrypt) } {
         true => ret,
         false => 0,
     }
@@ -142,7 +162,7 @@ unsafe fn fall_back(
     name: &mut [u8],
     iv: &mut [u8],
     cipher: *mut c_void,
-    hmac: *mut c_void,
+    mac: Mac,
     encrypt: bool,
 ) -> c_int {
     count(&COUNTERS.tickets_fallback);
@@ -150,7 +170,7 @@ unsafe fn fall_back(
     let own = unsafe { api.own_keys(api.attached(ssl).0) };
     match own {
         // SAFETY: as the caller guarantees.
-        Some(keys) => unsafe { use_own_keys(api, &keys, name, iv, cipher, hmac, encrypt) },
+        Some(keys) => unsafe { use_own_keys(api, &keys, name, iv, cipher, mac, encrypt) },
         None => 0,
     }
 }
@@ -166,14 +186,14 @@ unsafe fn own_ticket(
     name: &mut [u8],
     iv: &mut [u8],
     cipher: *mut c_void,
-    hmac: *mut c_void,
+    mac: Mac,
 ) -> Option<c_int> {
     // SAFETY: the caller guarantees `ssl`; its ctx is live while it is.
     let own = unsafe { api.own_keys(api.attached(ssl).0) }?;
     (own[..NAME_LEN] == *name).then(|| {
         count(&COUNTERS.tickets_fallback);
         // SAFETY: as the caller guarantees.
-        unsafe { use_own_keys(api, &own, name, iv, cipher, hmac, false) }
+        unsafe { use_own_keys(api, &own, name, iv, cipher, mac, false) }
     })
 }
 
@@ -187,7 +207,7 @@ unsafe fn use_own_keys(
     name: &mut [u8],
     iv: &mut [u8],
     cipher: *mut c_void,
-    hmac: *mut c_void,
+    mac: Mac,
     encrypt: bool,
 ) -> c_int {
     let chosen = Chosen { name: &keys[..NAME_LEN], hmac: &keys[NAME_LEN..48], aes: &keys[48..] };
@@ -195,7 +215,7 @@ unsafe fn use_own_keys(
         return 0;
     }
     // SAFETY: as the caller guarantees.
-    unsafe { init(api, &chosen, name, iv, cipher, hmac, encrypt) as c_int }
+    unsafe { init(api, &chosen, name, iv, cipher, mac, encrypt) as c_int }
 }
 
 /// Fills the name and a fresh IV when encrypting, then initialises
@@ -209,7 +229,7 @@ unsafe fn init(
     name: &mut [u8],
     iv: &mut [u8],
     cipher: *mut c_void,
-    hmac: *mut c_void,
+    mac: Mac,
     encrypt: bool,
 ) -> bool {
     if encrypt {
@@ -224,8 +244,25 @@ unsafe fn init(
     unsafe {
         let aes = (api.aes_256_cbc)();
         let init = if encrypt { api.encrypt_init } else { api.decrypt_init };
-        init(cipher, aes, null, keys.aes.as_ptr(), iv.as_ptr()) == 1
-            && (api.hmac_init)(hmac, keys.hmac.as_ptr().cast(), SECRET_LEN as c_int, (api.sha256)(), null)
-                == 1
+        init(cipher, aes, null, keys.aes.as_ptr(), iv.as_ptr()) == 1 && set_mac_key(api, mac, keys.hmac)
+    }
+}
+
+/// Gives OpenSSL's MAC context the HMAC-SHA256 key `key`, by its form.
+///
+/// # Safety
+/// `mac` is OpenSSL's live context of the kind its variant says.
+unsafe fn set_mac_key(api: &TicketApi, mac: Mac, key: &[u8]) -> bool {
+    debug_assert_eq!(key.len(), SECRET_LEN);
+    let null = std::ptr::null_mut();
+    match mac {
+        // SAFETY: as the caller guarantees; the key is SECRET_LEN bytes. A
+        // legacy slot is only installed where HMAC_Init_ex was resolved.
+        Mac::Hmac(hmac) => api.hmac_init.is_some_and(|hmac_init| unsafe {
+            hmac_init(hmac, key.as_ptr().cast(), SECRET_LEN as c_int, (api.sha256)(), null) == 1
+        }),
+        // SAFETY: as the caller guarantees; an EVP slot is only installed
+        // where these functions were resolved.
+        Mac::Evp(ctx) => api.evp.as_ref().is_some_and(|evp| unsafe { evp.set_hmac_key(ctx, key) }),
     }
 }

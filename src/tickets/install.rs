@@ -1,15 +1,17 @@
-//! What a new ctx gets when ticket keys are on: sesscb's callback, and a
-//! copy of the keys OpenSSL drew for it, by which the callback later sees
-//! whether the application set keys of its own (then they are used, as
-//! OpenSSL would).
+//! What a new ctx gets when ticket keys are on: sesscb's callback (in the
+//! form `SESSCB_TICKET_FORM` picks, src/tickets/form.rs), and a copy of the
+//! keys OpenSSL drew for it, by which the callback later sees whether the
+//! application set keys of its own (then they are used, as OpenSSL would).
 
 use std::ffi::{c_int, c_long, c_void};
 
-use super::callback::CALLBACKS;
+use super::callback::{CALLBACKS, EVP_CALLBACKS};
 use super::current;
-use super::openssl::{OWN_KEYS_LEN, slot_of};
+use super::form::{self, Form};
+use super::openssl::{OWN_KEYS_LEN, TicketApi, slot_of};
 use crate::ffi::types::SslCtx;
 use crate::libssl::handle::Libssl;
+use crate::observe::trace;
 use crate::store::counters::{COUNTERS, count};
 use crate::store::engine::unix_now;
 
@@ -42,9 +44,24 @@ pub unsafe fn on_ctx_new(lib: &Libssl, ctx: *mut SslCtx) {
         return;
     }
     // SAFETY: as above.
-    if !unsafe { api.install(ctx, CALLBACKS[index]) } {
-        count(&COUNTERS.tickets_fallback);
+    match unsafe { install_form(api, ctx, index) } {
+        Some(form) => trace::note("store", &format!("ticket key callback installed: {} form", form.name())),
+        None => count(&COUNTERS.tickets_fallback),
     }
+}
+
+/// Installs the callback of slot `index` in the first form, of those the
+/// setting allows, that `ctx`'s libssl accepts; None if it accepts none.
+///
+/// # Safety
+/// As [`on_ctx_new`]; `api` is `ctx`'s libssl's, in slot `index`.
+unsafe fn install_form(api: &TicketApi, ctx: *mut SslCtx, index: usize) -> Option<Form> {
+    form::attempts().iter().copied().find(|form| match form {
+        // SAFETY: as the caller guarantees.
+        Form::Legacy => unsafe { api.install(ctx, CALLBACKS[index]) },
+        // SAFETY: as the caller guarantees; EVP_CALLBACKS take an EVP_MAC_CTX.
+        Form::Evp => api.evp.as_ref().is_some_and(|evp| unsafe { evp.install(ctx, EVP_CALLBACKS[index]) }),
+    })
 }
 
 /// The ex_data free function: releases (and clears) the drawn keys.

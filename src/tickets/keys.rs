@@ -121,7 +121,7 @@ pub fn report_once(line: &str) {
 }
 
 /// One line on stderr and in the trace, as the store reports.
-fn report(line: &str) {
+pub(super) fn report(line: &str) {
     eprintln!("sesscb: {line}");
     let plain: String = line.chars().filter(|c| !matches!(c, '"' | '\\') && !c.is_control()).collect();
     // The trace schema's notice for the store and its keys.

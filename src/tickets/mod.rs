@@ -12,14 +12,18 @@
 //! - [`fetcher`]: `redis` mode's thread, which fills [`held`] from Redis.
 //! - [`fork_gate`]: forks wait while that thread works.
 //! - [`openssl`]: the libssl/libcrypto functions, per libssl.
+//! - [`evp`]: the EVP form's setter and `EVP_MAC` key setup.
+//! - [`form`]: which form of callback a ctx gets (`SESSCB_TICKET_FORM`).
 //! - [`callback`]: the ticket key callback OpenSSL calls.
 //! - [`install`]: what a new ctx gets.
 
 mod callback;
 pub mod config;
 mod current;
+mod evp;
 mod fetcher;
 mod fork_gate;
+mod form;
 mod held;
 mod install;
 mod keys;

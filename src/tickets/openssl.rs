@@ -1,15 +1,17 @@
 //! The libssl and libcrypto functions the ticket keys need, found in the
 //! libssl that made the ctx (and the libcrypto it links), once per libssl.
 //!
-//! sesscb's callback is the `SSL_CTX_set_tlsext_ticket_key_cb` form
-//! (`SSL_CTX_callback_ctrl`, HMAC_CTX), present in 1.1.1, 3.x and 4.0: an
-//! application that sets either form of its own wins, because its legacy
+//! sesscb's callback is by default the `SSL_CTX_set_tlsext_ticket_key_cb`
+//! form (`SSL_CTX_callback_ctrl`, HMAC_CTX), present in 1.1.1, 3.x and 4.0:
+//! an application that sets either form of its own wins, because its legacy
 //! callback replaces ours in the same field and OpenSSL 3.x/4.0 prefer an
-//! EVP callback to a legacy one.
+//! EVP callback to a legacy one. The EVP form's functions ([`EvpApi`]) are
+//! resolved too where they exist (src/tickets/form.rs says when it is used).
 
 use std::ffi::{CString, c_int, c_long, c_uchar, c_void};
 use std::sync::OnceLock;
 
+use super::evp::{self, EvpApi};
 use crate::ffi::types::{Ssl, SslCtx};
 use crate::libssl::handle::Libssl;
 use crate::libssl::resolver;
@@ -41,10 +43,14 @@ pub struct TicketApi {
         unsafe extern "C" fn(*mut c_void, *const c_void, *mut c_void, *const u8, *const u8) -> c_int,
     pub decrypt_init:
         unsafe extern "C" fn(*mut c_void, *const c_void, *mut c_void, *const u8, *const u8) -> c_int,
+    /// The legacy form's HMAC setup; None where the libcrypto was built
+    /// without the deprecated API (then only the EVP form can be used).
     pub hmac_init:
-        unsafe extern "C" fn(*mut c_void, *const c_void, c_int, *const c_void, *mut c_void) -> c_int,
+        Option<unsafe extern "C" fn(*mut c_void, *const c_void, c_int, *const c_void, *mut c_void) -> c_int>,
     /// sesscb's SSL_CTX ex_data index holding the keys OpenSSL drew.
     ex_index: c_int,
+    /// The EVP form's functions; None in 1.1.1.
+    pub evp: Option<EvpApi>,
 }
 
 /// The few libssls a process holds; a slot's index picks its callback.
@@ -104,8 +110,11 @@ fn resolve(lib: &Libssl, free: ExFree) -> Option<TicketApi> {
         sha256: ticket_sym!(c"EVP_sha256"),
         encrypt_init: ticket_sym!(c"EVP_EncryptInit_ex"),
         decrypt_init: ticket_sym!(c"EVP_DecryptInit_ex"),
-        hmac_init: ticket_sym!(c"HMAC_Init_ex"),
+        // SAFETY: as ticket_sym!; absent without the deprecated API.
+        hmac_init: unsafe { resolver::typed_symbol(handle, c"HMAC_Init_ex") },
         ex_index,
+        // SAFETY: the live handle above.
+        evp: unsafe { evp::resolve(handle) },
     })
 }
 
@@ -124,11 +133,15 @@ impl TicketApi {
         (ok == 1).then_some(keys)
     }
 
-    /// Installs `cb` as `ctx`'s ticket key callback; false if refused.
+    /// Installs `cb` as `ctx`'s legacy ticket key callback; false if
+    /// refused, or if `HMAC_Init_ex` (which it needs) is missing.
     ///
     /// # Safety
     /// `ctx` must be a live ctx of this libssl, not yet shared.
     pub unsafe fn install(&self, ctx: *mut SslCtx, cb: TicketKeyCb) -> bool {
+        if self.hmac_init.is_none() {
+            return false;
+        }
         // SAFETY: the control stores the function pointer; OpenSSL calls
         // it with the legacy callback's arguments, which `cb` takes.
         unsafe {

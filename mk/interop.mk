@@ -68,5 +68,6 @@ $(TWOSSL_OUT)/twossl-static111: $(TWOSSL_SRC)/static.c $(TWOSSL_SRC)/exercise.h 
 	$(INTEROP_CC) $(INTEROP_CFLAGS) -I$(OSSL111)/include $< -o $@ \
 	    $(OSSL111)/lib/libssl.a $(OSSL111)/lib/libcrypto.a -ldl -lpthread
 
-interop: lib $(OSSL111)/lib/libssl.so.1.1 $(OSSL35_LIBSSL) $(OSSL36_LIBSSL) $(OSSL40_LIBSSL) interop-twossl
+interop: lib $(OSSL111)/lib/libssl.so.1.1 $(OSSL35_LIBSSL) $(OSSL36_LIBSSL) $(OSSL40_LIBSSL) $(OSSL35ND_LIBSSL) \
+    interop-twossl
 	$(INTEROP_PYTHON) $(ROOT)/interop/run.py $(INTEROP_ARGS)

@@ -5,7 +5,9 @@
 #   scripts/build-openssl.sh --prefix LINE   print LINE's install prefix; builds nothing
 #
 # LINE is 3.5, 3.6 or 4.0; 1.1.1 hands over to scripts/build-openssl111.sh
-# (its prefix stays <repo>/target/openssl-1.1.1w).
+# (its prefix stays <repo>/target/openssl-1.1.1w). 3.5-nodep is 3.5 configured
+# `no-deprecated` (no legacy ticket-key callback, no HMAC_*): the build on
+# which the ticket keys must fall back to the EVP callback form.
 #
 # Source: Debian's source package `openssl`, which carries upstream's complete
 # release tarball (.orig.tar.gz; apt checks it against the signed Sources
@@ -38,13 +40,19 @@ CACHE="${SESSCB_CACHE:-${HOME:-/root}/.cache/sesscb}"
 log() { printf 'build-openssl: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-usage() { die "usage: $0 [--prefix] 1.1.1|3.5|3.6|4.0"; }
+usage() { die "usage: $0 [--prefix] 1.1.1|3.5|3.6|4.0|3.5-nodep"; }
+
+# Configure options a variant LINE adds (set from the command line below).
+EXTRA_ARGS=()
+# The release line a LINE builds (3.5-nodep: 3.5).
+base_line() { printf '%s\n' "${1%-nodep}"; }
 
 # Configure options for a prefix. Only the shared libraries and the openssl
 # app are built (not the static libraries, which upstream compiles from a
 # second set of objects, nor modules, tests or docs): half the compile time.
 config_args() {
-    printf '%s\n' shared no-tests --libdir=lib "--prefix=$1" "--openssldir=$1/ssl" "-Wl,-rpath,$1/lib"
+    printf '%s\n' shared no-tests --libdir=lib "--prefix=$1" "--openssldir=$1/ssl" "-Wl,-rpath,$1/lib" \
+        ${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"}
 }
 
 # The cache key: the recipe and the configure options with the prefix left out.
@@ -167,7 +175,8 @@ build_line() {
     mkdir -p "$CACHE"
     exec 9>"$CACHE/.openssl-$line.lock"
     flock 9   # one build per line at a time (parallel make, other clones)
-    if [ "${OPENSSL_LINES_FORCE:-0}" != 1 ] && [ -L "$link" ] && stamp_ok "$link" && verify "$link" "$line"; then
+    if [ "${OPENSSL_LINES_FORCE:-0}" != 1 ] && [ -L "$link" ] && stamp_ok "$link" \
+        && verify "$link" "$(base_line "$line")"; then
         return 0
     fi
     for tool in apt-get apt-cache perl make cc readelf sha256sum; do
@@ -179,13 +188,13 @@ build_line() {
     exec 8>"$CACHE/.apt.lock"
     flock 8   # the private apt state is shared by the lines
     apt_prepare
-    deb="$(download_newest "$line")" || fail "no Debian source version of OpenSSL $line downloaded"
+    deb="$(download_newest "$(base_line "$line")")" || fail "no Debian source version of OpenSSL $line downloaded"
     flock -u 8
     upstream="${deb#*:}"; upstream="${upstream%-*}"
     prefix="$CACHE/openssl-$upstream-$key"
     log "building OpenSSL $upstream (Debian source $deb) into $prefix; log: $LOG"
     build_from_debian_source "$deb" "$prefix"
-    verify "$prefix" "$line" || fail "verification of the installed OpenSSL"
+    verify "$prefix" "$(base_line "$line")" || fail "verification of the installed OpenSSL"
     printf '%s %s\nopenssl %s from Debian source %s\nconfigure: %s\n' "$RECIPE" "$key" "$upstream" "$deb" \
         "$(config_args "$prefix" | tr '\n' ' ')" >"$prefix/.sesscb-build-stamp"
     ln -sfn "$(basename "$prefix")" "$link"
@@ -200,6 +209,7 @@ case "$1" in
         if [ "$PRINT_PREFIX" = 1 ]; then echo "$ROOT/target/openssl-1.1.1w"; exit 0; fi
         exec "$ROOT/scripts/build-openssl111.sh" ;;
     3.5|3.6|4.0) ;;
+    3.5-nodep) EXTRA_ARGS=(no-deprecated) ;;
     *) usage ;;
 esac
 if [ "$PRINT_PREFIX" = 1 ]; then line_link "$1"; exit 0; fi

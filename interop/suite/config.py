@@ -25,6 +25,7 @@ def ossl_line(line):
 
 
 OSSL35, OSSL36, OSSL40 = ossl_line("3.5"), ossl_line("3.6"), ossl_line("4.0")
+OSSL35_NODEPRECATED = ossl_line("3.5-nodep")  # 3.5 configured no-deprecated
 DROPIN = os.path.join(ROOT, "contrib", "systemd", "sesscb.conf")
 PYTHON = "/usr/bin/python3"
 SBIN = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]

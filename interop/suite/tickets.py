@@ -30,7 +30,7 @@ from . import config as cfg
 from .files import read_text
 from .procs import Proc, free_port, wait_until
 from .report import R
-from .store import SESSCB, SESSIONS, connect, cross_resumed, resumed_a_to_b, store_env
+from .store import SESSCB, SESSIONS, connect, cross_resumed, metrics_totals, resumed_a_to_b, store_env
 
 DOMAIN = "interop-tickets"
 TKSERVER = os.path.join(cfg.HERE, "tkserver.py")
@@ -162,8 +162,12 @@ def python_counted(tls, keys=keys_on, label="tickets"):
     d = cfg.FX.rundir("%s-py-counted-%s" % (label, tls))
     plain_dir = cfg.FX.rundir("%s-py-counted-%s-plain" % (label, tls))
     plain, pa, pb = py_cross(plain_dir, tls, store_env(plain_dir), store_env(plain_dir))
-    env = store_env(d, keys(d))
+    # The store is off: the ticket keys alone write SESSCB_METRICS_FILE.
+    metrics_dir = os.path.join(d, "metrics")
+    os.makedirs(metrics_dir, exist_ok=True)
+    env = store_env(d, dict(keys(d), SESSCB_METRICS_FILE=os.path.join(metrics_dir, "metrics-%p.prom")))
     shared, a, b = py_cross(d, tls, env, env)
+    metrics_counted(label, tls, metrics_dir, a, b)
     R.row("%s python" % label, tls, "A->B", rate(plain), rate(shared), "ok" if plain == 0 and shared == SESSIONS else "FAIL")
     R.check("%s python TLS %s: plain 0, keyring %d" % (label, tls, SESSIONS), plain == 0 and shared == SESSIONS,
             "plain %s, keyring %s" % (plain, shared))
@@ -173,6 +177,20 @@ def python_counted(tls, keys=keys_on, label="tickets"):
             a.get("issued", 0) >= SESSIONS and b.get("decrypted") == SESSIONS
             and all(x.get(k) == 0 for x in (a, b) for k in ("fallback", "unknown", "expired", "app_keys")),
             "A %s B %s" % (a, b))
+
+
+def metrics_counted(label, tls, metrics_dir, a, b):
+    """A's and B's metrics files (written at exit at the latest) show
+    exactly the tickets counters their sesscb_stats showed."""
+    try:
+        files, sums = metrics_totals(metrics_dir)
+    except (OSError, ValueError) as e:
+        files, sums = [], {"error": str(e)}
+    got = {k: sums.get(("sesscb_store_tickets_total", k), 0) for k in ("issued", "decrypted")}
+    want = {k: a.get(k, 0) + b.get(k, 0) for k in ("issued", "decrypted")}
+    R.check("%s python TLS %s: with the store off, the metrics files (%d) count what sesscb_stats did: %r" % (
+        label, tls, len(files), got), len(files) == 2 and got == want and got["decrypted"] > 0,
+        "metrics %r, sesscb_stats %r" % (sums, want))
 
 
 def der_len(n):

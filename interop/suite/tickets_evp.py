@@ -16,7 +16,7 @@ the normal builds:
   renewals and a refused expired ticket, keys the application set with
   SSL_CTX_set_tlsext_ticket_keys (they win, as under the legacy form).
 - A bad SESSCB_TICKET_FORM: one line, auto (legacy form), tickets shared.
-- With SESSCB_OPENSSL_NODEPRECATED naming a no-deprecated OpenSSL build:
+- On 3.5 built no-deprecated (or the build SESSCB_OPENSSL_NODEPRECATED names):
   auto gives every ctx the EVP form there (plain 0/4, auto 4/4), and
   `legacy` leaves OpenSSL's own keys (0/4).
 
@@ -120,13 +120,15 @@ NODEPRECATED = "SESSCB_OPENSSL_NODEPRECATED"
 
 
 def no_deprecated(tls):
-    """`auto` on a libssl built with no-deprecated (prefix in the variable
-    NODEPRECATED; no such build is made by the project's scripts): that
-    libssl refuses the legacy control, so every ctx gets the EVP form and
-    tickets are shared; `legacy` there keeps OpenSSL's own keys (0/4)."""
-    prefix = os.environ.get(NODEPRECATED, "")
-    if not prefix or not os.path.exists(os.path.join(prefix, "bin", "openssl")):
-        R.note("tickets-evp: %s not set to a no-deprecated OpenSSL build, auto's EVP fallback not run" % NODEPRECATED)
+    """`auto` on a libssl built with no-deprecated (3.5 configured so by
+    scripts/build-openssl.sh 3.5-nodep, `make openssl35ND`; the variable
+    NODEPRECATED names another): that libssl refuses the legacy control, so
+    every ctx gets the EVP form and tickets are shared; `legacy` there keeps
+    OpenSSL's own keys (0/4)."""
+    prefix = os.environ.get(NODEPRECATED) or cfg.OSSL35_NODEPRECATED
+    if not R.check("tickets-evp: a no-deprecated OpenSSL is built (%s)" % prefix,
+                   bool(prefix) and os.path.exists(os.path.join(prefix, "bin", "openssl")),
+                   "run `make openssl35ND` (or set %s)" % NODEPRECATED):
         return
     plain_d = cfg.FX.rundir("%s-nodep-%s-plain" % (LABEL, tls))
     d = cfg.FX.rundir("%s-nodep-%s" % (LABEL, tls))

@@ -101,13 +101,15 @@ fn drain_at_exit() {
         let _ = std::panic::catch_unwind(|| {
             // Only this process's own runtime: a forked child inherits the
             // handler, not the parent's queue.
-            if let Some(rt) = engine::started() {
+            let runtime = engine::started();
+            if let Some(rt) = &runtime {
                 if let Some(remote) = &rt.remote {
                     remote.settle(EXIT_GRACE_REDIS);
                 }
                 writer::apply(&rt.tier, &rt.writes.take(Instant::now()), engine::unix_now());
-                fold(&rt);
             }
+            // The last counts, folded and in the metrics file.
+            write_metrics(runtime);
         });
     }
     // SAFETY: atexit with a function that never unwinds; sesscb is linked
@@ -148,19 +150,34 @@ fn fold(rt: &Runtime) -> Snapshot {
     now
 }
 
+/// Where the metrics go: the store's setting; where no store runs (the
+/// ticket keys alone), `SESSCB_METRICS_FILE` itself.
+fn metrics_path() -> Option<std::path::PathBuf> {
+    match engine::config() {
+        Some(config) => config.metrics_file.clone(),
+        None => std::env::var_os("SESSCB_METRICS_FILE").filter(|v| !v.is_empty()).map(Into::into),
+    }
+}
+
 /// Folds the counts and writes the metrics file.
 fn flush() {
-    let runtime = engine::runtime();
+    write_metrics(engine::runtime());
+}
+
+/// Folds the counts (with a store) and writes the metrics file, if any.
+fn write_metrics(runtime: Option<std::sync::Arc<Runtime>>) {
     let now = match &runtime {
         Some(rt) => fold(rt),
         None => COUNTERS.snapshot(),
     };
-    let Some(path) = engine::config().and_then(|c| c.metrics_file.as_deref()) else { return };
+    let Some(path) = metrics_path() else { return };
     let pid = current_pid();
     let redis = runtime.as_ref().and_then(|rt| rt.remote.as_ref()).map(|_| redis_health::snapshot());
     let occupancy = runtime.and_then(|rt| rt.tier.occupancy().ok());
-    let _ =
-        metrics::write_atomically(&metrics::expand(path, pid), &metrics::render(pid, &now, occupancy, redis));
+    let _ = metrics::write_atomically(
+        &metrics::expand(&path, pid),
+        &metrics::render(pid, &now, occupancy, redis),
+    );
 }
 
 /// Each host-wide counter's name and what to add to it. Evictions are

@@ -97,6 +97,7 @@ unsafe fn choose(
         // SAFETY: as the caller guarantees.
         return unsafe { use_own_keys(api, &keys, name, iv, cipher, mac, encrypt) };
     }
+    super::metrics::ensure_written();
     let now = unix_now();
     let Some(window) = current::window(now) else {
         // SAFETY: as above.

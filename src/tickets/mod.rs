@@ -15,6 +15,7 @@
 //! - [`evp`]: the EVP form's setter and `EVP_MAC` key setup.
 //! - [`form`]: which form of callback a ctx gets (`SESSCB_TICKET_FORM`).
 //! - [`callback`]: the ticket key callback OpenSSL calls.
+//! - [`metrics`]: the metrics file in `keyring` mode without the store.
 //! - [`install`]: what a new ctx gets.
 
 mod callback;
@@ -27,6 +28,7 @@ mod form;
 mod held;
 mod install;
 mod keys;
+mod metrics;
 mod openssl;
 pub mod schedule;
 mod sealed;

@@ -106,5 +106,8 @@ fn a_redis_tier_adds_a_cumulative_latency_histogram_and_its_breaker_state() {
     assert!(text.lines().any(|l| l == "sesscb_store_redis_lookup_seconds_sum{pid=\"9\"} 0.001500000"));
     assert!(text.lines().any(|l| l == "sesscb_store_redis_lookup_seconds_count{pid=\"9\"} 7"));
     assert!(text.lines().any(|l| l == "sesscb_store_redis_breaker_state{pid=\"9\"} 1"));
-    assert!(!render(9, &counts(), None, None).contains("sesscb_store_redis_"), "no Redis tier, no Redis lines");
+    assert!(
+        !render(9, &counts(), None, None).contains("sesscb_store_redis_"),
+        "no Redis tier, no Redis lines"
+    );
 }

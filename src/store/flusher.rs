@@ -108,8 +108,14 @@ fn drain_at_exit() {
                 }
                 writer::apply(&rt.tier, &rt.writes.take(Instant::now()), engine::unix_now());
             }
-            // The last counts, folded and in the metrics file.
-            write_metrics(runtime);
+            // The last counts, folded and in the metrics file; only where
+            // this process's own thread wrote it (a forked child that never
+            // started one leaves no file, as it left none while running).
+            if writes_queued() {
+                write_metrics(runtime);
+            } else if let Some(rt) = &runtime {
+                fold(rt);
+            }
         });
     }
     // SAFETY: atexit with a function that never unwinds; sesscb is linked

@@ -19,8 +19,10 @@ the parent also writes the stress outcome.
 
 import json
 import os
+import re
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -79,17 +81,39 @@ def stress_child(inherited, cert, key):
     os._exit(0 if memory_handshake(ctx) else 3)
 
 
+def where_hung(pid):
+    """Where a hung child waits (its stack by gdb, written to stderr):
+    'hung: sesscb' when a sesscb frame is on it, or no stack could be
+    taken; 'hung: openssl' when the stack was taken and holds none.
+
+    OpenSSL 3 itself is not fork-safe while other threads use it: a child
+    forked while another thread of the parent holds, say, the provider
+    store's lock waits on it forever (seen: EVP_KDF_fetch in a handshake's
+    key schedule, no sesscb frame). This test is about sesscb's locks."""
+    try:
+        bt = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt"],
+                            capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        bt = "no stack: %s" % e
+    sys.stderr.write("HUNG child %d:\n%s\n" % (pid, bt))
+    sys.stderr.flush()
+    taken = re.search(r"^#0 ", bt, re.M) is not None
+    return "hung: openssl" if taken and "libsesscb" not in bt else "hung: sesscb"
+
+
 def reap(pid, bound):
-    """The child's exit code, or 'hung' (then killed) after `bound` seconds."""
+    """The child's exit code, or after `bound` seconds where it hung (then
+    it is killed): see where_hung."""
     deadline = time.monotonic() + bound
     while time.monotonic() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             return os.waitstatus_to_exitcode(status)
         time.sleep(0.02)
+    verdict = where_hung(pid)
     os.kill(pid, 9)
     os.waitpid(pid, 0)
-    return "hung"
+    return verdict
 
 
 def serving_child(cert, key, port, count, stats_dir, name):

@@ -35,6 +35,7 @@ DEPS_BUILD=(
 DEPS_TOOLS=(
     "openssl          cmd:openssl"
     "valgrind         cmd:valgrind"
+    "gdb              cmd:gdb"                   # tickets-fork: where a hung child waits
     "file             cmd:file"
     "procps           cmd:ps cmd:pgrep cmd:pkill"
     "curl             cmd:curl"

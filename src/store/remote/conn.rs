@@ -159,8 +159,9 @@ fn exchange(
     Ok(values)
 }
 
-/// AUTH (with the ACL user if any), SELECT, then PING.
-fn setup_commands(target: &Target) -> redis::Pipeline {
+/// AUTH (with the ACL user if any), SELECT, then PING: a new connection's
+/// set-up, threaded or inline.
+pub fn setup_commands(target: &Target) -> redis::Pipeline {
     let mut setup = redis::pipe();
     if let Some(password) = &target.password {
         let auth = setup.cmd("AUTH");

@@ -223,18 +223,7 @@ struct Wire {
 impl Wire {
     /// AUTH (with the ACL user if any), SELECT, then PING, queued to send.
     fn set_up(socket: Socket, target: &Target) -> Self {
-        let mut setup = redis::pipe();
-        if let Some(password) = &target.password {
-            let auth = setup.cmd("AUTH");
-            if let Some(user) = &target.user {
-                auth.arg(user);
-            }
-            auth.arg(password.expose());
-        }
-        if target.db != 0 {
-            setup.cmd("SELECT").arg(target.db);
-        }
-        setup.cmd("PING");
+        let setup = super::conn::setup_commands(target);
         let mut expected: VecDeque<Expect> = (1..setup.len()).map(|_| Expect::Setup).collect();
         expected.push_back(Expect::Ping);
         Wire { socket, unsent: setup.get_packed_pipeline(), input: Vec::new(), expected }

@@ -47,6 +47,20 @@ PAIR_SESSIONS = 10  # per two-instance, ticket and upgrade run
 RELOADS = 20
 PARALLEL = 4        # clients at once
 
+# The start of every test nginx's http block: temporary files under the
+# run's directory, no access log, both TLS versions (the suites' templates
+# fill it in as %(http)s).
+HTTP_PRELUDE = """http {
+    access_log off;
+    client_body_temp_path %(dir)s/tmp/client_body;
+    proxy_temp_path %(dir)s/tmp/proxy;
+    fastcgi_temp_path %(dir)s/tmp/fastcgi;
+    uwsgi_temp_path %(dir)s/tmp/uwsgi;
+    scgi_temp_path %(dir)s/tmp/scgi;
+    default_type text/plain;
+    ssl_protocols TLSv1.2 TLSv1.3;
+"""
+
 CONF = """daemon %(daemon)s;
 master_process on;
 worker_processes 2;
@@ -57,16 +71,7 @@ error_log %(dir)s/error.log notice;
 env LD_PRELOAD;
 env SESSCB_LOG;
 %(store_vars)sevents { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path %(dir)s/tmp/client_body;
-    proxy_temp_path %(dir)s/tmp/proxy;
-    fastcgi_temp_path %(dir)s/tmp/fastcgi;
-    uwsgi_temp_path %(dir)s/tmp/uwsgi;
-    scgi_temp_path %(dir)s/tmp/scgi;
-    default_type text/plain;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_session_cache %(cache)s;
+%(http)s    ssl_session_cache %(cache)s;
     ssl_session_tickets %(tickets)s;
     ssl_session_timeout 10m;
     server {
@@ -140,7 +145,8 @@ class Nginx:
         self.port = free_port()
         self.conf = os.path.join(d, "nginx.conf")
         with open(self.conf, "w") as f:
-            f.write(CONF % {"daemon": "on" if daemon else "off", "user": drop_to("user %s %s;"), "dir": d,
+            f.write(CONF % {"http": HTTP_PRELUDE % {"dir": d},
+                            "daemon": "on" if daemon else "off", "user": drop_to("user %s %s;"), "dir": d,
                             "cache": cache, "tickets": tickets, "port": self.port,
                             "reuseport": " reuseport" if reuseport else "",
                             "store_vars": STORE_VARS if store_vars else ""})

@@ -51,16 +51,7 @@ env LD_PRELOAD;
 env SESSCB_LOG;
 %(env)s
 events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path %(dir)s/tmp/client_body;
-    proxy_temp_path %(dir)s/tmp/proxy;
-    fastcgi_temp_path %(dir)s/tmp/fastcgi;
-    uwsgi_temp_path %(dir)s/tmp/uwsgi;
-    scgi_temp_path %(dir)s/tmp/scgi;
-    default_type text/plain;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_session_cache shared:fleet:1m;
+%(http)s    ssl_session_cache shared:fleet:1m;
     ssl_session_tickets %(tickets)s;
     ssl_session_timeout 10m;
     server {
@@ -94,7 +85,8 @@ class FleetNginx(store_nginx.Nginx):
         self.conf = os.path.join(d, "nginx.conf")
         names = sorted(n for n in env if n.startswith("SESSCB_") and n != "SESSCB_LOG")
         with open(self.conf, "w") as f:
-            f.write(CONF % {"user": drop_to("user %s %s;"), "dir": d, "port": self.port, "tickets": tickets,
+            f.write(CONF % {"http": store_nginx.HTTP_PRELUDE % {"dir": d},
+                            "user": drop_to("user %s %s;"), "dir": d, "port": self.port, "tickets": tickets,
                             "env": "".join("env %s;\n" % n for n in names)})
         argv = [tool("nginx"), "-p", d, "-c", self.conf, "-e", os.path.join(d, "error.log")]
         self.proc = Proc("nginx", argv, env, os.path.join(d, "stderr.log"))

@@ -39,16 +39,7 @@ env SESSCB_STORE_KEYRING;
 env SESSCB_STORE_DOMAIN;
 env SESSCB_TICKET_REDIS;
 events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path %(dir)s/tmp/client_body;
-    proxy_temp_path %(dir)s/tmp/proxy;
-    fastcgi_temp_path %(dir)s/tmp/fastcgi;
-    uwsgi_temp_path %(dir)s/tmp/uwsgi;
-    scgi_temp_path %(dir)s/tmp/scgi;
-    default_type text/plain;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    %(ticket_key)s
+%(http)s    %(ticket_key)s
     server {
         listen 127.0.0.1:%(port)d ssl;
         ssl_certificate %(dir)s/pki/a.test.crt;
@@ -73,7 +64,8 @@ class Nginx(store_nginx.Nginx):
         self.conf = os.path.join(d, "nginx.conf")
         key = "ssl_session_ticket_key %s;" % key_file if key_file else ""
         with open(self.conf, "w") as f:
-            f.write(CONF % {"user": drop_to("user %s %s;"), "dir": d, "port": self.port, "ticket_key": key})
+            f.write(CONF % {"http": store_nginx.HTTP_PRELUDE % {"dir": d},
+                            "user": drop_to("user %s %s;"), "dir": d, "port": self.port, "ticket_key": key})
         argv = [tool("nginx"), "-p", d, "-c", self.conf, "-e", os.path.join(d, "error.log")]
         self.proc = Proc("nginx", argv, env, os.path.join(d, "stderr.log"))
         self.rc = None

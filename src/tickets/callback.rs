@@ -50,6 +50,19 @@ struct Chosen<'a> {
     hmac: &'a [u8],
 }
 
+/// One call of the callback: OpenSSL's arguments, checked once.
+struct Call<'a> {
+    api: &'a TicketApi,
+    ssl: *mut Ssl,
+    /// The ticket's key name (decrypting) or the buffer for ours.
+    name: &'a mut [u8],
+    iv: &'a mut [u8],
+    /// OpenSSL's `EVP_CIPHER_CTX`.
+    cipher: *mut c_void,
+    mac: Mac,
+    encrypt: bool,
+}
+
 unsafe extern "C" fn ticket_key_cb<const SLOT: usize, const EVP: bool>(
     ssl: *mut Ssl,
     name: *mut c_uchar,
@@ -66,9 +79,10 @@ unsafe extern "C" fn ticket_key_cb<const SLOT: usize, const EVP: bool>(
             (std::slice::from_raw_parts_mut(name, NAME_LEN), std::slice::from_raw_parts_mut(iv, IV_LEN))
         };
         let mac = if EVP { Mac::Evp(mac) } else { Mac::Hmac(mac) };
-        // SAFETY: as above; `cipher` and `mac` are OpenSSL's live contexts,
+        let mut call = Call { api, ssl, name, iv, cipher, mac, encrypt: enc == 1 };
+        // SAFETY: `ssl`, `cipher` and `mac` are OpenSSL's live arguments,
         // `mac` of the kind the form installed in this slot gets.
-        Some(unsafe { choose(api, ssl, name, iv, cipher, mac, enc == 1) })
+        Some(unsafe { call.choose() })
     });
     match std::panic::catch_unwind(run) {
         Ok(ret) => ret.unwrap_or(0),
@@ -79,62 +93,120 @@ unsafe extern "C" fn ticket_key_cb<const SLOT: usize, const EVP: bool>(
     }
 }
 
-/// # Safety
-/// OpenSSL's live arguments, as in [`ticket_key_cb`].
-unsafe fn choose(
-    api: &TicketApi,
-    ssl: *mut Ssl,
-    name: &mut [u8],
-    iv: &mut [u8],
-    cipher: *mut c_void,
-    mac: Mac,
-    encrypt: bool,
-) -> c_int {
-    // SAFETY: the caller guarantees `ssl`; the ctx is live while it is.
-    let own = unsafe { application_keys(api, ssl) };
-    if let Some(keys) = own {
-        count(&COUNTERS.tickets_app_keys);
-        // SAFETY: as the caller guarantees.
-        return unsafe { use_own_keys(api, &keys, name, iv, cipher, mac, encrypt) };
-    }
-    super::metrics::ensure_written();
-    let now = unix_now();
-    let Some(window) = current::window(now) else {
-        // SAFETY: as above.
-        return unsafe { fall_back(api, ssl, name, iv, cipher, mac, encrypt) };
-    };
-    let (verdict, keys) = if encrypt {
-        match window.encrypt() {
-            Some(keys) => (Verdict::Current, Some(keys)),
-            // SAFETY: as above.
-            None => return unsafe { fall_back(api, ssl, name, iv, cipher, mac, encrypt) },
+/// Every method: `# Safety` — `ssl`, `cipher` and `mac` are OpenSSL's live
+/// arguments of this call, `mac` of the kind its variant says.
+impl Call<'_> {
+    /// # Safety
+    /// As the impl says.
+    unsafe fn choose(&mut self) -> c_int {
+        // SAFETY: `ssl` is live; its ctx is live while it is.
+        if let Some(keys) = unsafe { application_keys(self.api, self.ssl) } {
+            count(&COUNTERS.tickets_app_keys);
+            // SAFETY: as the impl says.
+            return unsafe { self.use_own_keys(&keys) };
         }
-    } else {
-        let (verdict, keys) = window.decrypt(name, now);
-        if verdict == Verdict::Unknown {
-            // A ticket this ctx made on its own keys while sesscb had none
-            // (a fallback) resumes, as it would without sesscb.
-            // SAFETY: as above.
-            if let Some(ret) = unsafe { own_ticket(api, ssl, name, iv, cipher, mac) } {
-                return ret;
+        super::metrics::ensure_written();
+        let now = unix_now();
+        let Some(window) = current::window(now) else {
+            // SAFETY: as the impl says.
+            return unsafe { self.fall_back() };
+        };
+        let (verdict, keys) = if self.encrypt {
+            match window.encrypt() {
+                Some(keys) => (Verdict::Current, Some(keys)),
+                // SAFETY: as the impl says.
+                None => return unsafe { self.fall_back() },
+            }
+        } else {
+            let (verdict, keys) = window.decrypt(self.name, now);
+            if verdict == Verdict::Unknown {
+                // A ticket this ctx made on its own keys while sesscb had none
+                // (a fallback) resumes, as it would without sesscb.
+                // SAFETY: as the impl says.
+                if let Some(ret) = unsafe { self.own_ticket() } {
+                    return ret;
+                }
+            }
+            (verdict, keys)
+        };
+        let (ret, counter): (c_int, &AtomicU64) = match (self.encrypt, verdict) {
+            (true, _) => (1, &COUNTERS.tickets_issued),
+            (false, Verdict::Current) => (1, &COUNTERS.tickets_decrypted),
+            (false, Verdict::Renew) => (2, &COUNTERS.tickets_renewed),
+            (false, Verdict::Expired) => (0, &COUNTERS.tickets_expired),
+            (false, Verdict::Unknown) => (0, &COUNTERS.tickets_unknown),
+        };
+        count(counter);
+        let Some(keys) = keys else { return 0 };
+        let chosen = Chosen { name: &keys.name, aes: &keys.aes, hmac: &keys.hmac };
+        // SAFETY: as the impl says.
+        if unsafe { self.init(&chosen) } { ret } else { 0 }
+    }
+
+    /// No sesscb key: OpenSSL's own keys of the ctx, as if sesscb were absent.
+    ///
+    /// # Safety
+    /// As the impl says.
+    unsafe fn fall_back(&mut self) -> c_int {
+        count(&COUNTERS.tickets_fallback);
+        // SAFETY: `ssl` is live; its ctx is live while it is.
+        let own = unsafe { self.api.own_keys(self.api.attached(self.ssl).0) };
+        match own {
+            // SAFETY: as the impl says.
+            Some(keys) => unsafe { self.use_own_keys(&keys) },
+            None => 0,
+        }
+    }
+
+    /// A ticket named by the ctx's own keys (those OpenSSL drew): decrypted
+    /// with them, counted as a fallback; None for any other name.
+    ///
+    /// # Safety
+    /// As the impl says; decrypting.
+    unsafe fn own_ticket(&mut self) -> Option<c_int> {
+        // SAFETY: `ssl` is live; its ctx is live while it is.
+        let own = unsafe { self.api.own_keys(self.api.attached(self.ssl).0) }?;
+        (own[..NAME_LEN] == *self.name).then(|| {
+            count(&COUNTERS.tickets_fallback);
+            // SAFETY: as the impl says.
+            unsafe { self.use_own_keys(&own) }
+        })
+    }
+
+    /// What OpenSSL does with a ctx's own keys: one name, never a renewal.
+    ///
+    /// # Safety
+    /// As the impl says.
+    unsafe fn use_own_keys(&mut self, keys: &[u8; OWN_KEYS_LEN]) -> c_int {
+        let chosen = Chosen { name: &keys[..NAME_LEN], hmac: &keys[NAME_LEN..48], aes: &keys[48..] };
+        if !self.encrypt && self.name != chosen.name {
+            return 0;
+        }
+        // SAFETY: as the impl says.
+        unsafe { self.init(&chosen) as c_int }
+    }
+
+    /// Fills the name and a fresh IV when encrypting, then initialises
+    /// OpenSSL's AES-256-CBC and HMAC-SHA256 contexts with the chosen keys.
+    ///
+    /// # Safety
+    /// As the impl says.
+    unsafe fn init(&mut self, keys: &Chosen<'_>) -> bool {
+        if self.encrypt {
+            self.name.copy_from_slice(keys.name);
+            if getrandom::fill(self.iv).is_err() {
+                return false;
             }
         }
-        (verdict, keys)
-    };
-    let (ret, counter): (c_int, &AtomicU64) = match (encrypt, verdict) {
-        (true, _) => (1, &COUNTERS.tickets_issued),
-        (false, Verdict::Current) => (1, &COUNTERS.tickets_decrypted),
-        (false, Verdict::Renew) => (2, &COUNTERS.tickets_renewed),
-        (false, Verdict::Expired) => (0, &COUNTERS.tickets_expired),
-        (false, Verdict::Unknown) => (0, &COUNTERS.tickets_unknown),
-    };
-    count(counter);
-    let Some(keys) = keys else { return 0 };
-    let chosen = Chosen { name: &keys.name, aes: &keys.aes, hmac: &keys.hmac };
-    // SAFETY: as the caller guarantees.
-    match unsafe { init(api, &chosen, name, iv, cipher, mac, encrypt) } {
-        true => ret,
-        false => 0,
+        let (api, null) = (self.api, std::ptr::null_mut());
+        // SAFETY: OpenSSL's live contexts; the keys are 32 bytes, the IV 16,
+        // as AES-256-CBC and this HMAC key length need.
+        unsafe {
+            let aes = (api.aes_256_cbc)();
+            let init = if self.encrypt { api.encrypt_init } else { api.decrypt_init };
+            init(self.cipher, aes, null, keys.aes.as_ptr(), self.iv.as_ptr()) == 1
+                && set_mac_key(api, self.mac, keys.hmac)
+        }
     }
 }
 
@@ -151,102 +223,6 @@ unsafe fn application_keys(api: &TicketApi, ssl: *mut Ssl) -> Option<[u8; OWN_KE
     // SAFETY: `ctx` is the live ctx of `ssl`.
     let now = unsafe { api.own_keys(ctx) }?;
     (now != *drawn).then_some(now)
-}
-
-/// No sesscb key: OpenSSL's own keys of the ctx, as if sesscb were absent.
-///
-/// # Safety
-/// As [`choose`].
-unsafe fn fall_back(
-    api: &TicketApi,
-    ssl: *mut Ssl,
-    name: &mut [u8],
-    iv: &mut [u8],
-    cipher: *mut c_void,
-    mac: Mac,
-    encrypt: bool,
-) -> c_int {
-    count(&COUNTERS.tickets_fallback);
-    // SAFETY: the caller guarantees `ssl`; its ctx is live while it is.
-    let own = unsafe { api.own_keys(api.attached(ssl).0) };
-    match own {
-        // SAFETY: as the caller guarantees.
-        Some(keys) => unsafe { use_own_keys(api, &keys, name, iv, cipher, mac, encrypt) },
-        None => 0,
-    }
-}
-
-/// A ticket named by the ctx's own keys (those OpenSSL drew): decrypted
-/// with them, counted as a fallback; None for any other name.
-///
-/// # Safety
-/// As [`choose`], decrypting.
-unsafe fn own_ticket(
-    api: &TicketApi,
-    ssl: *mut Ssl,
-    name: &mut [u8],
-    iv: &mut [u8],
-    cipher: *mut c_void,
-    mac: Mac,
-) -> Option<c_int> {
-    // SAFETY: the caller guarantees `ssl`; its ctx is live while it is.
-    let own = unsafe { api.own_keys(api.attached(ssl).0) }?;
-    (own[..NAME_LEN] == *name).then(|| {
-        count(&COUNTERS.tickets_fallback);
-        // SAFETY: as the caller guarantees.
-        unsafe { use_own_keys(api, &own, name, iv, cipher, mac, false) }
-    })
-}
-
-/// What OpenSSL does with a ctx's own keys: one name, never a renewal.
-///
-/// # Safety
-/// As [`choose`].
-unsafe fn use_own_keys(
-    api: &TicketApi,
-    keys: &[u8; OWN_KEYS_LEN],
-    name: &mut [u8],
-    iv: &mut [u8],
-    cipher: *mut c_void,
-    mac: Mac,
-    encrypt: bool,
-) -> c_int {
-    let chosen = Chosen { name: &keys[..NAME_LEN], hmac: &keys[NAME_LEN..48], aes: &keys[48..] };
-    if !encrypt && name != chosen.name {
-        return 0;
-    }
-    // SAFETY: as the caller guarantees.
-    unsafe { init(api, &chosen, name, iv, cipher, mac, encrypt) as c_int }
-}
-
-/// Fills the name and a fresh IV when encrypting, then initialises
-/// OpenSSL's AES-256-CBC and HMAC-SHA256 contexts with the chosen keys.
-///
-/// # Safety
-/// As [`choose`].
-unsafe fn init(
-    api: &TicketApi,
-    keys: &Chosen<'_>,
-    name: &mut [u8],
-    iv: &mut [u8],
-    cipher: *mut c_void,
-    mac: Mac,
-    encrypt: bool,
-) -> bool {
-    if encrypt {
-        name.copy_from_slice(keys.name);
-        if getrandom::fill(iv).is_err() {
-            return false;
-        }
-    }
-    let null = std::ptr::null_mut();
-    // SAFETY: OpenSSL's live contexts; the keys are 32 bytes, the IV 16,
-    // as AES-256-CBC and this HMAC key length need.
-    unsafe {
-        let aes = (api.aes_256_cbc)();
-        let init = if encrypt { api.encrypt_init } else { api.decrypt_init };
-        init(cipher, aes, null, keys.aes.as_ptr(), iv.as_ptr()) == 1 && set_mac_key(api, mac, keys.hmac)
-    }
 }
 
 /// Gives OpenSSL's MAC context the HMAC-SHA256 key `key`, by its form.

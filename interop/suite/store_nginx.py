@@ -47,6 +47,15 @@ PAIR_SESSIONS = 10  # per two-instance, ticket and upgrade run
 RELOADS = 20
 PARALLEL = 4        # clients at once
 
+# Every test nginx's main context after `daemon`: two workers, dropped to
+# the test user when root, pid and log files in the run's directory.
+MAIN_PRELUDE = """master_process on;
+worker_processes 2;
+%(user)s
+pid %(dir)s/nginx.pid;
+error_log %(dir)s/error.log notice;
+"""
+
 # The start of every test nginx's http block: temporary files under the
 # run's directory, no access log, both TLS versions (the suites' templates
 # fill it in as %(http)s).
@@ -61,13 +70,15 @@ HTTP_PRELUDE = """http {
     ssl_protocols TLSv1.2 TLSv1.3;
 """
 
+
+def preludes(d):
+    """MAIN_PRELUDE and HTTP_PRELUDE filled in for run directory `d`, as
+    the templates' %(main)s and %(http)s."""
+    return {"main": MAIN_PRELUDE % {"user": drop_to("user %s %s;"), "dir": d}, "http": HTTP_PRELUDE % {"dir": d}}
+
+
 CONF = """daemon %(daemon)s;
-master_process on;
-worker_processes 2;
-%(user)s
-pid %(dir)s/nginx.pid;
-error_log %(dir)s/error.log notice;
-# Workers and a USR2-upgraded master see only the variables listed here.
+%(main)s# Workers and a USR2-upgraded master see only the variables listed here.
 env LD_PRELOAD;
 env SESSCB_LOG;
 %(store_vars)sevents { worker_connections 256; }
@@ -145,11 +156,9 @@ class Nginx:
         self.port = free_port()
         self.conf = os.path.join(d, "nginx.conf")
         with open(self.conf, "w") as f:
-            f.write(CONF % {"http": HTTP_PRELUDE % {"dir": d},
-                            "daemon": "on" if daemon else "off", "user": drop_to("user %s %s;"), "dir": d,
-                            "cache": cache, "tickets": tickets, "port": self.port,
-                            "reuseport": " reuseport" if reuseport else "",
-                            "store_vars": STORE_VARS if store_vars else ""})
+            f.write(CONF % dict(preludes(d), daemon="on" if daemon else "off", dir=d, cache=cache, tickets=tickets,
+                                port=self.port, reuseport=" reuseport" if reuseport else "",
+                                store_vars=STORE_VARS if store_vars else ""))
         argv = [tool("nginx"), "-p", d, "-c", self.conf, "-e", os.path.join(d, "error.log")]
         self.proc = Proc("nginx", argv, nginx_env(d, store), os.path.join(d, "stderr.log"))
         self.rc = None

@@ -28,7 +28,7 @@ import time
 
 from . import config as cfg
 from .files import read_text
-from .procs import Proc, drop_to, free_port, tool, wait_until
+from .procs import Proc, free_port, tool, wait_until
 from .redis_tools import Redis
 from .report import R
 from .store import DOMAIN, SESSCB, store_env
@@ -41,12 +41,7 @@ RELOADS = 5        # per instance
 LOOP_LIMIT = 300   # client loop iterations at most during the storm
 
 CONF = """daemon off;
-master_process on;
-worker_processes 2;
-%(user)s
-pid %(dir)s/nginx.pid;
-error_log %(dir)s/error.log notice;
-# Workers see only the variables listed here.
+%(main)s# Workers see only the variables listed here.
 env LD_PRELOAD;
 env SESSCB_LOG;
 %(env)s
@@ -85,9 +80,8 @@ class FleetNginx(store_nginx.Nginx):
         self.conf = os.path.join(d, "nginx.conf")
         names = sorted(n for n in env if n.startswith("SESSCB_") and n != "SESSCB_LOG")
         with open(self.conf, "w") as f:
-            f.write(CONF % {"http": store_nginx.HTTP_PRELUDE % {"dir": d},
-                            "user": drop_to("user %s %s;"), "dir": d, "port": self.port, "tickets": tickets,
-                            "env": "".join("env %s;\n" % n for n in names)})
+            f.write(CONF % dict(store_nginx.preludes(d), dir=d, port=self.port, tickets=tickets,
+                                env="".join("env %s;\n" % n for n in names)))
         argv = [tool("nginx"), "-p", d, "-c", self.conf, "-e", os.path.join(d, "error.log")]
         self.proc = Proc("nginx", argv, env, os.path.join(d, "stderr.log"))
         self.rc = None

@@ -16,7 +16,7 @@ ticket keys off.
 import os
 
 from . import config as cfg
-from .procs import Proc, drop_to, free_port, tool
+from .procs import Proc, free_port, tool
 from .report import R
 from .store import store_env
 from . import store_nginx
@@ -27,12 +27,7 @@ PAIR_SESSIONS = 8
 RELOADS = 10
 
 CONF = """daemon off;
-master_process on;
-worker_processes 2;
-%(user)s
-pid %(dir)s/nginx.pid;
-error_log %(dir)s/error.log notice;
-env LD_PRELOAD;
+%(main)senv LD_PRELOAD;
 env SESSCB_LOG;
 env SESSCB_TICKET_KEYS;
 env SESSCB_STORE_KEYRING;
@@ -64,8 +59,7 @@ class Nginx(store_nginx.Nginx):
         self.conf = os.path.join(d, "nginx.conf")
         key = "ssl_session_ticket_key %s;" % key_file if key_file else ""
         with open(self.conf, "w") as f:
-            f.write(CONF % {"http": store_nginx.HTTP_PRELUDE % {"dir": d},
-                            "user": drop_to("user %s %s;"), "dir": d, "port": self.port, "ticket_key": key})
+            f.write(CONF % dict(store_nginx.preludes(d), dir=d, port=self.port, ticket_key=key))
         argv = [tool("nginx"), "-p", d, "-c", self.conf, "-e", os.path.join(d, "error.log")]
         self.proc = Proc("nginx", argv, env, os.path.join(d, "stderr.log"))
         self.rc = None

@@ -14,6 +14,7 @@ import time
 
 from .files import read_text
 from .procs import Proc, base_env, free_port, tool, wait_until
+from .report import R
 
 
 class Redis:
@@ -63,6 +64,17 @@ class Redis:
     def stop(self):
         self.signal(signal.SIGCONT)
         self.proc.stop(signal.SIGTERM, 5)
+
+
+def started(d, suite):
+    """A redis-server for `suite` in `d`, checked as started (else stopped,
+    the check failed with its log's tail, and None)."""
+    redis = Redis(d)
+    if not R.check("%s: redis-server started on a loopback port" % suite, redis.ok,
+                   "" if redis.ok else read_text(redis.out)[-500:]):
+        redis.stop()
+        return None
+    return redis
 
 
 def resp_encode(args):

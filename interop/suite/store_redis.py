@@ -22,7 +22,7 @@ import time
 from . import config as cfg
 from .files import read_text
 from .procs import Proc, free_port, wait_until
-from .redis_tools import Fake, Redis, client_ctx, handshake, tls_pki
+from .redis_tools import Fake, Redis, client_ctx, handshake, started, tls_pki
 from .report import R
 from .store import SESSCB, start
 from .store_redis_faults import (TAMPERING, absent_then_up, broken_backend, from_openssl_111, killed_and_restarted,
@@ -309,10 +309,8 @@ def test_store_redis():
         R.check("store-redis: %s built" % SESSCB, False, "run `make lib`")
         return
     d = cfg.FX.rundir("redis-server")
-    redis = Redis(d)
-    if not R.check("store-redis: redis-server started on a loopback port", redis.ok,
-                   "" if redis.ok else read_text(redis.out)[-500:]):
-        redis.stop()
+    redis = started(d, "store-redis")
+    if redis is None:
         return
     try:
         for tls in cfg.TLS_VERSIONS:

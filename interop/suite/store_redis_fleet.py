@@ -27,9 +27,8 @@ import threading
 import time
 
 from . import config as cfg
-from .files import read_text
 from .procs import Proc, free_port, tool, wait_until
-from .redis_tools import Redis
+from .redis_tools import started
 from .report import R
 from .store import DOMAIN, SESSCB, store_env
 from . import store_nginx
@@ -296,10 +295,8 @@ def test_store_redis_fleet():
         R.check("store-redis-fleet: %s built" % SESSCB, False, "run `make lib`")
         return
     d = cfg.FX.rundir("fleet-redis")
-    redis = Redis(d)
-    if not R.check("store-redis-fleet: redis-server started on a loopback port", redis.ok,
-                   "" if redis.ok else read_text(redis.out)[-500:]):
-        redis.stop()
+    redis = started(d, "store-redis-fleet")
+    if redis is None:
         return
     first = len(STARTED)
     try:

@@ -542,6 +542,29 @@ def asan_server(d, name, extra_args=(), env_extra=None):
 # ------------------------------------------------------------ removes
 
 
+def maker_then_taker(d, args, env_extra=None, between=lambda: None):
+    """The linked C server as maker (`args`: "remove" removes each session
+    after its handshake) makes a TLS 1.2 and a 1.3 session and exits;
+    `between()`; the same server as taker (its session id context must
+    match) is offered both. (made, resumed, maker exited clean, detail)."""
+    maker, port_a, ok_a, verdict = asan_server(d, "maker", args, env_extra)
+    files = [os.path.join(d, "sess-%s.pem" % tls) for tls in cfg.TLS_VERSIONS]
+    try:
+        made = [connect(port_a, tls, sess_out=f) for tls, f in zip(cfg.TLS_VERSIONS, files)] if ok_a else []
+        rc = maker.wait(60)
+    finally:
+        stop_all([maker])
+    between()
+    taker, port_b, ok_b, _ = asan_server(d, "taker", (), env_extra)
+    try:
+        resumed = [connect(port_b, tls, sess_in=f) for tls, f in zip(cfg.TLS_VERSIONS, files)] if ok_b else []
+        taker.wait(60)
+    finally:
+        stop_all([taker])
+    clean, detail = verdict(rc, read_text(maker.err_path))
+    return made, resumed, clean, detail
+
+
 def test_removes():
     """An application's SSL_CTX_remove_session deletes the shared entry: the
     linked C server removes each session after its handshake, and another
@@ -552,24 +575,9 @@ def test_removes():
                    os.access(ASAN_SERVER, os.X_OK), "run `make store-proofs`"):
         return
     for label, args, want in (("kept", (), ["Reused"] * 2), ("removed", ("remove",), ["New"] * 2)):
-        d = cfg.FX.rundir("store-removes-" + label)
-        maker, port_a, ok_a, verdict = asan_server(d, "maker", args)
-        files = [os.path.join(d, "sess-%s.pem" % tls) for tls in cfg.TLS_VERSIONS]
-        try:
-            made = [connect(port_a, tls, sess_out=f) for tls, f in zip(cfg.TLS_VERSIONS, files)] if ok_a else []
-            rc = maker.wait(60)
-        finally:
-            stop_all([maker])
-        # The same server as the taker: its session id context must match.
-        taker, port_b, ok_b, _ = asan_server(d, "taker")
-        try:
-            resumed = [connect(port_b, tls, sess_in=f) for tls, f in zip(cfg.TLS_VERSIONS, files)] if ok_b else []
-            taker.wait(60)
-        finally:
-            stop_all([taker])
+        made, resumed, clean, detail = maker_then_taker(cfg.FX.rundir("store-removes-" + label), args)
         R.row("store removes (%s)" % label, "1.2+1.3", "A exits, then B", "", "/".join(map(str, resumed)),
               "ok" if resumed == want else "FAIL")
-        clean, detail = verdict(rc, read_text(maker.err_path))
         R.check("store removes (%s): A made both and exited clean" % label, made == ["New"] * 2 and clean,
                 "made %s; %s" % (made, detail))
         R.check("store removes (%s): B after A's exit: %s" % (label, want), resumed == want, "got %s" % resumed)

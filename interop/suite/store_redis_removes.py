@@ -11,10 +11,9 @@ sessions. The control keeps them: both stay in Redis and resume."""
 import os
 
 from . import config as cfg
-from .files import read_text
 from .report import R
-from .store import DOMAIN, connect
-from .store_proofs import ASAN_SERVER, asan_server, stop_all
+from .store import DOMAIN
+from .store_proofs import ASAN_SERVER, maker_then_taker
 from .store_redis_hosts import keyring
 
 
@@ -26,22 +25,9 @@ def run_pair(redis, label, args):
     env = {"SESSCB_STORE": redis.url(), "SESSCB_STORE_KEYRING": keyring(d), "SESSCB_STORE_DOMAIN": DOMAIN,
            "SESSCB_STORE_TIMEOUT_MS": "100"}
     redis.call("FLUSHALL")
-    maker, port_a, ok_a, verdict = asan_server(d, "maker", args, env)
-    files = [os.path.join(d, "sess-%s.pem" % tls) for tls in cfg.TLS_VERSIONS]
-    try:
-        made = [connect(port_a, tls, sess_out=f) for tls, f in zip(cfg.TLS_VERSIONS, files)] if ok_a else []
-        rc = maker.wait(60)
-    finally:
-        stop_all([maker])
-    keys = len(redis.keys())
-    taker, port_b, ok_b, _ = asan_server(d, "taker", (), env)
-    try:
-        resumed = [connect(port_b, tls, sess_in=f) for tls, f in zip(cfg.TLS_VERSIONS, files)] if ok_b else []
-        taker.wait(60)
-    finally:
-        stop_all([taker])
-    clean, detail = verdict(rc, read_text(maker.err_path))
-    return made, keys, resumed, clean, detail
+    keys = []
+    made, resumed, clean, detail = maker_then_taker(d, args, env, lambda: keys.append(len(redis.keys())))
+    return made, keys[0], resumed, clean, detail
 
 
 def removes_reach_redis(redis):
